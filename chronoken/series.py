@@ -451,10 +451,12 @@ def _load_path(path: Path, time: str | None) -> Series:
     if suffix in (".csv", ".tsv", ".txt"):
         import pandas as pd
 
-        sep = "\t" if suffix == ".tsv" else None
+        import csv
+
+        sep = {".tsv": "\t", ".csv": ","}.get(suffix)  # .txt: sniff the delimiter
         try:
             df = pd.read_csv(path, sep=sep, engine="python")
-        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, csv.Error) as exc:
             raise SeriesError(f"cannot read {path} as CSV ({exc}). Check the file format.") from None
         if df.empty:
             raise SeriesError(f"{path} has no rows. A series needs observations.")
