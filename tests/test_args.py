@@ -163,3 +163,11 @@ def test_a_tool_with_a_unit_field_converts_units_itself():
     monthly = Series(np.arange(48.0), time=pd.date_range("2000-01-01", periods=48, freq="MS"))
     filled = fill_rules(Unit(), "the next 2 years", monthly)
     assert filled.stated == {"horizon": 2, "horizon_unit": "year"} and filled.log == []
+
+
+
+def test_a_choice_named_none_stays_a_string():
+    from chronoken.tools import get
+
+    filled = fill_rules(get("neural_ode"), "learn the dynamics with no prior")
+    assert filled.stated["prior"] == "none" and filled.args.prior == "none"

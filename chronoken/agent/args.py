@@ -144,12 +144,12 @@ def _literal_key(key: str, info: FieldInfo) -> Any:
     kind, _ = _unwrap(info.annotation)
     if kind is bool:
         return key.lower() in ("true", "yes", "1", "on")
-    if key.lower() in ("none", "null"):
-        return None
-    if get_origin(kind) is Literal:
+    if get_origin(kind) is Literal:  # a choice literally named "none" stays a string
         for v in get_args(kind):
             if str(v) == key:
                 return v
+    if key.lower() in ("none", "null"):
+        return None
     if kind is int:
         try:
             return int(key)
