@@ -1,0 +1,281 @@
+"""The trainable router on top of a frozen backbone: toolken head (stage 1) + reranker (stage 2).
+
+``scores(prompts, descriptions)`` returns stage-1 probabilities of shape (n, n_classes) and
+stage-2 probabilities of the same shape (NaN where a class was not reranked). Classes are the
+tools in registry order, then REJECT (last).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from chronoken.toolkens.backbone import HFBackbone, WordLlamaBackbone, torch_threads
+from chronoken.toolkens.head import BagEncoder, ToolkenHead
+from chronoken.toolkens.rerank import (
+    CROSS_TEMPLATE,
+    BagReranker,
+    DocBank,
+    HFReranker,
+    bag_pair_features,
+    candidate_mask,
+)
+
+BAG_DEFAULTS: dict[str, Any] = {
+    "pooling": "mean+max",
+    "k": 3,
+    "rank": 16,
+    "features": ["cos", "sent", "tok", "toolken"],
+    "lexical": True,
+    "token_weights": True,
+}
+HF_DEFAULTS: dict[str, Any] = {"k": 3, "lora": False, "lora_rank": 8}
+CONTEXT_TEMPLATE = "Time series: {description}\nRequest: {prompt}\nTool:"
+_BATCH = 512
+
+
+class BagRouterModel(nn.Module):
+    """Toolken head and reranker over WordLlama token embeddings.
+
+    Parameters
+    ----------
+    backbone : WordLlamaBackbone
+        Frozen codebook and tokenizer.
+    docs : list of str
+        Documentation text of each class (tools, then REJECT).
+    config : dict
+        pooling, k (stage-1 candidates), rank (bilinear rank), features (reranker features).
+    """
+
+    def __init__(self, backbone: WordLlamaBackbone, docs: list[str], config: dict[str, Any]) -> None:
+        super().__init__()
+        self.config = {**BAG_DEFAULTS, **config}
+        self.backbone = backbone
+        self.docs = list(docs)
+        self.n_classes = len(docs)
+        self.reject = self.n_classes - 1
+        self.k = int(self.config["k"])
+        self.encoder = BagEncoder(
+            backbone.torch_embedding(), self.config["pooling"], bool(self.config["token_weights"])
+        )
+        self.head = ToolkenHead(self.encoder.out_dim + backbone.dim, self.n_classes)
+        # Learned token weights per class: a lexical prior over the tokenizer's vocabulary.
+        self.lex = nn.Embedding(backbone.vocab_size, self.n_classes) if self.config["lexical"] else None
+        if self.lex is not None:
+            nn.init.zeros_(self.lex.weight)
+        self.reranker = BagReranker(
+            backbone.dim, self.n_classes, int(self.config["rank"]), tuple(self.config["features"])
+        )
+        self.bank = DocBank(backbone, docs)
+        self.norms = torch.from_numpy(np.array(backbone.norms))
+        self.register_buffer(
+            "tok_table", torch.full((backbone.vocab_size, self.n_classes), float("nan"))
+        )
+        self._desc_cache: dict[str, torch.Tensor] = {}
+
+    # ------------------------------------------------------------- encoding
+    def token_lists(self, texts: list[str]) -> list[list[int]]:
+        return self.backbone.token_ids(texts)
+
+    @staticmethod
+    def pack(lists: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Packed ids: flat (total_tokens,) and offsets (n,) where each text starts."""
+        lengths = [len(x) for x in lists]
+        offsets = torch.tensor([0, *np.cumsum(lengths)[:-1].tolist()], dtype=torch.long)
+        flat = torch.tensor([t for x in lists for t in x], dtype=torch.long)
+        return flat, offsets[: len(lists)]
+
+    def tensors(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Packed token ids (flat, offsets) of texts."""
+        return self.pack(self.token_lists(texts))
+
+    def describe_features(self, descriptions: list[str]) -> torch.Tensor:
+        """Plain-mean features (n, dim) of descriptions (fixed pooling, no trainable part), each
+        distinct text encoded once and cached; "" -> zeros."""
+        missing = [d for d in dict.fromkeys(descriptions) if d not in self._desc_cache]
+        if missing:
+            if len(self._desc_cache) > 512:
+                self._desc_cache.clear()
+            feats = self.backbone.mean_embed(missing)
+            for d, row in zip(missing, feats, strict=True):
+                self._desc_cache[d] = torch.from_numpy(row) if d.strip() else torch.zeros(len(row))
+        return torch.stack([self._desc_cache[d] for d in descriptions])
+
+    def stage1(self, flat: torch.Tensor, offsets: torch.Tensor, desc: torch.Tensor) -> torch.Tensor:
+        """Toolken logits (n, C) of packed prompts and description features (n, dim)."""
+        h = torch.cat([self.encoder(flat, offsets), desc], dim=-1)
+        return self.head(h) + self.lexical(flat, offsets)
+
+    def lexical(self, flat: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor | float:
+        """Learned per-class token weights summed over a prompt / sqrt(n_tokens): (n, C)."""
+        if self.lex is None:
+            return 0.0
+        lengths = torch.diff(offsets, append=torch.tensor([len(flat)]))
+        w = torch.repeat_interleave(lengths.clamp(min=1).float().rsqrt(), lengths)
+        return F.embedding_bag(flat, self.lex.weight, offsets, mode="sum", per_sample_weights=w)
+
+    def query(self, flat: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unit plain-mean embedding q (n, dim) and token-level doc similarity (n, C)."""
+        q = F.normalize(F.embedding_bag(flat, self.encoder.embedding, offsets, mode="mean"), dim=-1)
+        table = self.token_table()
+        w = self.norms[flat]
+        tok = F.embedding_bag(flat, table, offsets, mode="sum", per_sample_weights=w)
+        wsum = F.embedding_bag(flat, self.norms.unsqueeze(1), offsets, mode="sum")
+        return q, tok / wsum.clamp(min=1e-6)
+
+    def token_table(self) -> torch.Tensor:
+        """(vocab, C): each token's best cosine to any token of each class doc.
+
+        Computed once for the whole vocabulary (about 0.5 s) and saved in the store with the
+        weights, so routing only looks rows up.
+        """
+        if torch.isnan(self.tok_table[0, 0]):
+            unit_docs = self.bank.tok
+            masks = [self.bank.tok_mask[c] for c in range(self.n_classes)]
+            block = 4096
+            with torch.no_grad():
+                for i in range(0, self.tok_table.shape[0], block):
+                    sims = F.normalize(self.encoder.embedding[i : i + block], dim=-1) @ unit_docs.T
+                    self.tok_table[i : i + block] = torch.stack(
+                        [sims[:, m].max(-1).values for m in masks], dim=1
+                    )
+        return self.tok_table
+
+    def pair_features(
+        self, flat: torch.Tensor, offsets: torch.Tensor, logp1: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reranker features (n, C, 4) and the unit request embedding q (n, dim)."""
+        q, tok = self.query(flat, offsets)
+        return bag_pair_features(q, tok, logp1, self.bank), q
+
+    def stage2(self, feats: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """Reranker scores (n, C)."""
+        return self.reranker(feats, q, self.bank.mean)
+
+    # ------------------------------------------------------------ inference
+    @torch.inference_mode()
+    def scores(
+        self, prompts: list[str], descriptions: list[str], rerank: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Stage-1 probabilities (n, C) and stage-2 probabilities (n, C) (NaN: not reranked)."""
+        with torch_threads(1):
+            return self._scores(prompts, descriptions, rerank)
+
+    def _scores(
+        self, prompts: list[str], descriptions: list[str], rerank: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        self.eval()
+        p1s, p2s = [], []
+        for i in range(0, len(prompts), _BATCH):
+            flat, offsets = self.tensors(prompts[i : i + _BATCH])
+            desc = self.describe_features(descriptions[i : i + _BATCH])
+            logits = self.stage1(flat, offsets, desc)
+            p1 = torch.softmax(logits, -1)
+            p1s.append(p1)
+            if rerank:
+                feats, q = self.pair_features(flat, offsets, torch.log_softmax(logits, -1))
+                cand = candidate_mask(p1, self.k, self.reject)
+                s2 = self.stage2(feats, q).masked_fill(~cand, float("-inf"))
+                p2s.append(torch.softmax(s2, -1).masked_fill(~cand, float("nan")))
+        p1 = torch.cat(p1s).numpy() if p1s else np.zeros((0, self.n_classes))
+        return p1, (torch.cat(p2s).numpy() if rerank and p2s else None)
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone().contiguous() for k, v in self.state_dict().items()}
+
+    def load_trainable(self, state: dict[str, torch.Tensor]) -> None:
+        self.load_state_dict(state, strict=True)
+
+
+class HFRouterModel(nn.Module):
+    """Toolken head and cross-encoding reranker on a frozen HF causal LM.
+
+    Stage 1 reads the hidden state at the end of ``CONTEXT_TEMPLATE``; its toolken logits are
+    concatenated with the vocabulary logits (ToolkenGPT). Stage 2 reads the hidden state at the
+    end of ``CROSS_TEMPLATE`` (the candidate's doc in context), through the LoRA adapter if any.
+    """
+
+    def __init__(self, backbone: HFBackbone, docs: list[str], config: dict[str, Any]) -> None:
+        super().__init__()
+        self.config = {**HF_DEFAULTS, **config}
+        self.backbone = backbone
+        self.docs = list(docs)
+        self.n_classes = len(docs)
+        self.reject = self.n_classes - 1
+        self.k = int(self.config["k"])
+        self.head = ToolkenHead(backbone.dim, self.n_classes, bias=False)
+        self.reranker = HFReranker(backbone.dim, self.n_classes)
+        self.adapter: str | None = self.config.get("adapter") if self.config["lora"] else None
+        self.lora_params: list[nn.Parameter] = []
+        if self.adapter:
+            self.lora_params = backbone.add_lora(self.adapter, rank=int(self.config["lora_rank"]))
+
+    @staticmethod
+    def context(prompt: str, description: str) -> str:
+        return CONTEXT_TEMPLATE.format(description=description or "(none)", prompt=prompt)
+
+    def features(self, prompts: list[str], descriptions: list[str]) -> torch.Tensor:
+        """Stage-1 context states (n, hidden) (frozen backbone, no adapter)."""
+        return self.backbone.hidden([self.context(p, d) for p, d in zip(prompts, descriptions, strict=True)])
+
+    def pair_states(self, prompts: list[str], classes: list[int], grad: bool = False) -> torch.Tensor:
+        """Hidden states (m, hidden) at the end of doc + request for each (prompt, class) pair."""
+        texts = [CROSS_TEMPLATE.format(doc=self.docs[c], prompt=p) for p, c in zip(prompts, classes, strict=True)]
+        return self.backbone.hidden(texts, adapter=self.adapter, grad=grad)
+
+    def next_token_logits(self, prompts: list[str], descriptions: list[str]) -> torch.Tensor:
+        """ToolkenGPT logits (n, vocab_size + n_classes) at the end of the context."""
+        with torch.no_grad():
+            h = self.features(prompts, descriptions)
+            return self.head.concat_logits(h, self.backbone.lm_logits(h))
+
+    @torch.no_grad()
+    def scores(
+        self, prompts: list[str], descriptions: list[str], rerank: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        self.eval()
+        h = self.features(prompts, descriptions)
+        logits = self.head(h)
+        p1 = torch.softmax(logits, -1)
+        if not rerank:
+            return p1.numpy(), None
+        cand = candidate_mask(p1, self.k, self.reject)
+        pairs = [(b, c) for b in range(len(prompts)) for c in range(self.n_classes) if cand[b, c]]
+        hs = self.pair_states([prompts[b] for b, _ in pairs], [c for _, c in pairs])
+        full = torch.zeros(len(prompts), self.n_classes, hs.shape[-1])
+        for (b, c), row in zip(pairs, hs, strict=True):
+            full[b, c] = row
+        s2 = self.reranker(full, torch.log_softmax(logits, -1)).masked_fill(~cand, float("-inf"))
+        p2 = torch.softmax(s2, -1).masked_fill(~cand, float("nan"))
+        return p1.numpy(), p2.numpy()
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        state = {k: v.detach().clone().contiguous() for k, v in self.state_dict().items()}
+        if self.adapter:
+            for name, t in self.backbone.lora_state(self.adapter).items():
+                state[f"lora::{name}"] = t.contiguous()
+        return state
+
+    def load_trainable(self, state: dict[str, torch.Tensor]) -> None:
+        own = {k: v for k, v in state.items() if not k.startswith("lora::")}
+        self.load_state_dict(own, strict=True)
+        if self.adapter:
+            params = dict(self.backbone.model.named_parameters())
+            lora = {k[6:]: v for k, v in state.items() if k.startswith("lora::")}
+            expected = set(self.backbone.lora_state(self.adapter))
+            if set(lora) != expected:
+                raise KeyError("LoRA tensors do not match the adapter")
+            with torch.no_grad():
+                for name, t in lora.items():
+                    params[name].copy_(t)
+
+
+def build_model(backbone: Any, docs: list[str], config: dict[str, Any]) -> nn.Module:
+    """The router model matching the backbone kind."""
+    if isinstance(backbone, WordLlamaBackbone):
+        return BagRouterModel(backbone, docs, config)
+    return HFRouterModel(backbone, docs, config)

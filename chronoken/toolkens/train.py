@@ -1,0 +1,702 @@
+"""Train the toolkens (stage 1) and the reranker (stage 2) on the routing corpus.
+
+Only the toolken head and reranker parameters (and, for an HF backbone with ``lora=True``, a
+LoRA adapter) train; the backbone stays frozen. The corpus is split once (held-out test 15%,
+stratified, fixed seed, recorded by prompt hash; validation 15%; the rest trains). Training is
+class-balanced, seeded, augmented (word dropout, typos, case, descriptions mixed in from a pool
+of ``Series.describe()`` outputs, or none) and early-stopped on the validation split.
+
+Stage 2 learns from out-of-fold stage-1 probabilities, so it sees stage 1 as it behaves on
+prompts it was not trained on, not as over-confident training-set fits.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chronoken.toolkens.corpus import (
+    REJECT,
+    REJECT_DOC,
+    Example,
+    description_pool,
+    load_corpus,
+    prompt_hash,
+    sha256_text,
+    split,
+    tool_docs,
+)
+
+#: Training hyper-parameters of the WordLlama router (chosen on the validation split).
+BAG_TRAIN: dict[str, Any] = {
+    "max_epochs": 60,
+    "patience": 8,
+    "batch": 64,
+    "lr": 1e-2,
+    "weight_decay": 1e-3,
+    "dropout": 0.2,
+    "p_description": 0.6,
+    "folds": 4,
+    "rerank_epochs": 60,
+    "rerank_lr": 2e-2,
+    "rerank_weight_decay": 1e-2,
+    "aug_variants": 2,
+    "lex_lr": 1e-2,
+    "lex_weight_decay": 1e-2,
+    "alpha_lr": 0.1,
+    "doc_examples": True,
+    "average_folds": True,
+}
+HF_TRAIN: dict[str, Any] = {
+    "max_epochs": 40,
+    "patience": 6,
+    "batch": 16,
+    "lr": 5e-3,
+    "weight_decay": 1e-3,
+    "dropout": 0.1,
+    "folds": 3,
+    "rerank_epochs": 20,
+    "lora_epochs": 2,
+    "rerank_lr": 1e-2,
+    "lora_lr": 5e-4,
+    "rerank_max_prompts": 600,
+    "validation_max": 200,
+}
+
+
+# ----------------------------------------------------------------- augmentation
+_KEYS = "qwertyuiopasdfghjklzxcvbnm"
+
+
+def _typo(word: str, rng: random.Random) -> str:
+    i = rng.randrange(len(word) - 1)
+    op = rng.randrange(4)
+    if op == 0:
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    if op == 1:
+        return word[:i] + word[i + 1 :]
+    if op == 2:
+        return word[:i] + word[i] + word[i:]
+    return word[:i] + rng.choice(_KEYS) + word[i + 1 :]
+
+
+def augment(text: str, rng: random.Random) -> str:
+    """A noisy copy of a prompt: word dropout, typos, case and end-punctuation changes."""
+    words = text.split()
+    out = []
+    for w in words:
+        r = rng.random()
+        if r < 0.08 and len(words) > 3:
+            continue
+        if r < 0.14 and len(w) > 3:
+            w = _typo(w, rng)
+        out.append(w)
+    t = " ".join(out) or text
+    r = rng.random()
+    if r < 0.25:
+        t = t.lower()
+    elif r < 0.28:
+        t = t.upper()
+    if rng.random() < 0.2:
+        t = t.rstrip("?.! ")
+    return t or text
+
+
+def _pick_descriptions(n: int, pool: list[str], p: float, rng: random.Random) -> list[str]:
+    return [rng.choice(pool) if pool and rng.random() < p else "" for _ in range(n)]
+
+
+def _class_weights(labels: np.ndarray, n_classes: int) -> Any:
+    import torch
+
+    counts = np.bincount(labels, minlength=n_classes).astype(float)
+    w = len(labels) / (n_classes * np.maximum(counts, 1.0))
+    return torch.tensor(w, dtype=torch.float32)
+
+
+# ----------------------------------------------------------------- WordLlama
+def _fit_bag_stage1(
+    model: Any,
+    prompts: list[str],
+    labels: np.ndarray,
+    pool: list[str],
+    cfg: dict[str, Any],
+    seed: int,
+    epochs: int,
+    val: tuple[list[str], np.ndarray, list[str]] | None = None,
+    bar: Any = None,
+) -> int:
+    """Train encoder + toolken head; with ``val``, early-stop and restore the best epoch.
+
+    Each epoch re-draws the augmentation and the description paired with each prompt.
+    Returns the number of epochs whose weights are kept.
+    """
+    import torch
+    from torch.nn import functional as F
+
+    rng = random.Random(seed)
+    gen = torch.Generator().manual_seed(seed)
+    groups = [
+        {"params": [*model.encoder.parameters(), *model.head.parameters()]},
+    ]
+    if model.lex is not None:
+        groups.append(
+            {"params": list(model.lex.parameters()), "lr": cfg["lex_lr"], "weight_decay": cfg["lex_weight_decay"]}
+        )
+    opt = torch.optim.AdamW(groups, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    weights = _class_weights(labels, model.n_classes)
+    y_all = torch.from_numpy(labels)
+    pool_feats = model.describe_features(["", *pool])  # row 0: no description
+    pooled_once = not any(True for _ in model.encoder.parameters())
+    best = (float("inf"), 0, model.trainable_state())
+    stale = 0
+    for epoch in range(1, epochs + 1):
+        model.train()
+        texts = [augment(p, rng) for p in prompts]
+        didx = torch.tensor(
+            [1 + rng.randrange(len(pool)) if pool and rng.random() < cfg["p_description"] else 0
+             for _ in texts]
+        )
+        lists = model.token_lists(texts)
+        desc = pool_feats[didx]
+        if pooled_once:
+            with torch.no_grad():
+                feats = torch.cat([model.encoder(*model.pack(lists)), desc], dim=-1)
+        order = torch.randperm(len(texts), generator=gen)
+        for i in range(0, len(order), cfg["batch"]):
+            b = order[i : i + cfg["batch"]]
+            flat, offsets = model.pack([lists[j] for j in b.tolist()])
+            if pooled_once:
+                h = feats[b]
+            else:
+                h = torch.cat([model.encoder(flat, offsets), desc[b]], dim=-1)
+            h = F.dropout(h, cfg["dropout"], training=True)
+            logits = model.head(h) + model.lexical(flat, offsets)
+            loss = F.cross_entropy(logits, y_all[b], weight=weights)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        if bar is not None:
+            bar.update(1)
+        if val is None:
+            continue
+        vp, vy, vd = val
+        p1, _ = model.scores(vp, vd, rerank=False)
+        vloss = float(-np.mean(np.log(np.clip(p1[np.arange(len(vy)), vy], 1e-9, 1.0))))
+        if vloss < best[0] - 1e-4:
+            best, stale = (vloss, epoch, model.trainable_state()), 0
+        else:
+            stale += 1
+            if stale >= cfg["patience"]:
+                break
+    if val is None:
+        return epochs
+    model.load_trainable(best[2])
+    return best[1]
+
+
+def _bag_stage2_data(model: Any, prompts: list[str], logp1: np.ndarray) -> tuple[Any, Any, Any]:
+    import torch
+
+    from chronoken.toolkens.rerank import candidate_mask
+
+    model.eval()
+    with torch.no_grad():
+        ids, mask = model.tensors(prompts)
+        lp = torch.from_numpy(logp1.astype(np.float32))
+        feats, q = model.pair_features(ids, mask, lp)
+        cand = candidate_mask(lp.exp(), model.k, model.reject)
+    return feats, q, cand
+
+
+def _fit_bag_stage2(
+    model: Any,
+    train: tuple[Any, Any, Any, np.ndarray],
+    val: tuple[Any, Any, Any, np.ndarray],
+    cfg: dict[str, Any],
+    seed: int,
+    bar: Any = None,
+) -> None:
+    import torch
+    from torch.nn import functional as F
+
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    feats, q, cand, y = train
+    y_t = torch.from_numpy(y)
+    cand = cand.clone()
+    cand[torch.arange(len(y)), y_t] = True  # the right answer is always among the candidates
+    vf, vq, vc, vy = val
+    weights = _class_weights(y, model.n_classes)
+    rr = model.reranker
+    opt = torch.optim.AdamW(
+        [
+            {"params": [rr.alpha, rr.bias], "weight_decay": 0.0, "lr": cfg["alpha_lr"]},
+            {"params": [rr.u, rr.v], "weight_decay": cfg["rerank_weight_decay"]},
+        ],
+        lr=cfg["rerank_lr"],
+    )
+    def val_loss() -> float:
+        model.eval()
+        with torch.no_grad():
+            s = model.stage2(vf, vq).masked_fill(~vc, float("-inf"))
+            lp = torch.log_softmax(s, -1)[torch.arange(len(vy)), torch.from_numpy(vy)]
+            return float(-lp.clamp(min=-20).mean())
+
+    best = (val_loss(), model.trainable_state())  # the untrained reranker equals stage 1
+    stale = 0
+    for _ in range(cfg["rerank_epochs"]):
+        model.train()
+        order = torch.randperm(len(y), generator=gen)
+        for i in range(0, len(order), 64):
+            b = order[i : i + 64]
+            qb = F.dropout(q[b], cfg["dropout"], training=True)
+            s = model.stage2(feats[b], qb).masked_fill(~cand[b], float("-inf"))
+            loss = F.cross_entropy(s, y_t[b], weight=weights)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        if bar is not None:
+            bar.update(1)
+        vloss = val_loss()
+        if vloss < best[0] - 1e-4:
+            best, stale = (vloss, model.trainable_state()), 0
+        else:
+            stale += 1
+            if stale >= cfg["patience"]:
+                break
+    model.load_trainable(best[1])
+
+
+def _train_bag(
+    model: Any,
+    tr: list[Example],
+    va: list[Example],
+    classes: list[str],
+    pool: list[str],
+    seed: int,
+    epochs: int | None,
+    progress: bool,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    import torch
+    from tqdm.auto import tqdm
+
+    from chronoken.toolkens.model import BagRouterModel
+
+    cfg = {**BAG_TRAIN, **(overrides or {})}
+    if epochs is not None:
+        cfg["max_epochs"] = int(epochs)
+    index = {c: i for i, c in enumerate(classes)}
+    prompts = [e.prompt for e in tr]
+    labels = [index[e.label] for e in tr]
+    if cfg["doc_examples"]:
+        from chronoken.toolkens.rerank import positive, sentences
+
+        for c, doc in enumerate(model.docs):
+            for sent in sentences(positive(doc)):
+                prompts.append(sent)
+                labels.append(c)
+    y = np.array(labels, dtype=np.int64)
+    vprompts = [e.prompt for e in va]
+    vy = np.array([index[e.label] for e in va], dtype=np.int64)
+    vrng = random.Random(seed + 7)
+    vdesc = _pick_descriptions(len(va), pool, 0.5, vrng)
+    total = cfg["max_epochs"] * (1 + cfg["folds"]) + cfg["rerank_epochs"]
+    bar = tqdm(total=total, desc="training toolkens", disable=not progress, leave=False)
+
+    torch.manual_seed(seed)
+    best_epoch = _fit_bag_stage1(
+        model, prompts, y, pool, cfg, seed, cfg["max_epochs"], (vprompts, vy, vdesc), bar
+    )
+    bar.update(cfg["max_epochs"] - bar.n if bar.n < cfg["max_epochs"] else 0)
+
+    # Out-of-fold stage-1 log-probabilities for the reranker's training prompts.
+    folds = np.arange(len(prompts)) % cfg["folds"]
+    np.random.default_rng(seed).shuffle(folds)
+    arng = random.Random(seed + 3)
+    variants = [prompts] + [
+        [augment(p, arng) for p in prompts] for _ in range(cfg["aug_variants"] - 1)
+    ]
+    vdescs = [_pick_descriptions(len(prompts), pool, cfg["p_description"], arng) for _ in variants]
+    oof = [np.zeros((len(prompts), len(classes)), np.float64) for _ in variants]
+    members = [model.trainable_state()]
+    for f in range(cfg["folds"]):
+        sub = BagRouterModel(model.backbone, model.docs, model.config)
+        sub.tok_table.copy_(model.token_table())
+        torch.manual_seed(seed + 100 + f)
+        inside = folds != f
+        _fit_bag_stage1(
+            sub,
+            [p for p, m in zip(prompts, inside, strict=True) if m],
+            y[inside],
+            pool,
+            cfg,
+            seed + 100 + f,
+            max(best_epoch, 1),
+        )
+        out_idx = np.where(~inside)[0]
+        for v, (texts, descs) in enumerate(zip(variants, vdescs, strict=True)):
+            p1, _ = sub.scores([texts[i] for i in out_idx], [descs[i] for i in out_idx], rerank=False)
+            oof[v][out_idx] = np.log(np.clip(p1, 1e-9, 1.0))
+        members.append(sub.trainable_state())
+        bar.update(cfg["max_epochs"])
+    if cfg["average_folds"]:
+        # Stage 1 is linear in its parameters given the (parameter-free) pooling, so the
+        # parameter average is the average of the fold models' logits: a free bagged ensemble.
+        keys = [k for k in members[0] if not k.startswith("reranker.") and k != "tok_table"]
+        avg = {k: torch.stack([m[k] for m in members]).mean(0) for k in keys}
+        model.load_trainable({**model.trainable_state(), **avg})
+
+    parts = [_bag_stage2_data(model, texts, lp) for texts, lp in zip(variants, oof, strict=True)]
+    feats = torch.cat([p[0] for p in parts])
+    q = torch.cat([p[1] for p in parts])
+    cand = torch.cat([p[2] for p in parts])
+    y2 = np.concatenate([y] * len(variants))
+    vp1, _ = model.scores(vprompts, vdesc, rerank=False)
+    vf, vq, vc = _bag_stage2_data(model, vprompts, np.log(np.clip(vp1, 1e-9, 1.0)))
+    _fit_bag_stage2(model, (feats, q, cand, y2), (vf, vq, vc, vy), cfg, seed, bar)
+    bar.close()
+    return {"stage1_epochs": best_epoch, "train": cfg}
+
+
+# ----------------------------------------------------------------- HF backbone
+def _fit_hf_stage1(
+    model: Any,
+    h: Any,
+    lse: Any,
+    y: np.ndarray,
+    cfg: dict[str, Any],
+    seed: int,
+    epochs: int,
+    val: tuple[Any, np.ndarray] | None = None,
+) -> int:
+    """Train the toolken head on cached context states h (n, hidden).
+
+    The loss is ToolkenGPT's cross-entropy over [vocabulary logits, toolken logits]; the
+    vocabulary part enters through its log-sum-exp ``lse`` (n,), which is exact.
+    """
+    import torch
+    from torch.nn import functional as F
+
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(model.head.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    y_t = torch.from_numpy(y)
+    weights = torch.cat([torch.zeros(1), _class_weights(y, model.n_classes)])
+    best = (float("inf"), 0, model.trainable_state())
+    stale = 0
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = torch.randperm(len(y), generator=gen)
+        for i in range(0, len(order), cfg["batch"]):
+            b = order[i : i + cfg["batch"]]
+            tool = model.head(F.dropout(h[b], cfg["dropout"], training=True))
+            logits = torch.cat([lse[b].unsqueeze(1), tool], dim=1)
+            loss = F.cross_entropy(logits, y_t[b] + 1, weight=weights)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        if val is None:
+            continue
+        vh, vy = val
+        with torch.no_grad():
+            lp = torch.log_softmax(model.head(vh), -1)[torch.arange(len(vy)), torch.from_numpy(vy)]
+        vloss = float(-lp.mean())
+        if vloss < best[0] - 1e-4:
+            best, stale = (vloss, epoch, model.trainable_state()), 0
+        else:
+            stale += 1
+            if stale >= cfg["patience"]:
+                break
+    if val is None:
+        return epochs
+    model.load_trainable(best[2])
+    return best[1]
+
+
+def _hf_pairs(model: Any, prompts: list[str], logp1: Any, y: np.ndarray | None) -> tuple[Any, list]:
+    """Candidate mask (n, C) (top-k + REJECT, plus the answer when given) and its pairs."""
+    import torch
+
+    from chronoken.toolkens.rerank import candidate_mask
+
+    cand = candidate_mask(logp1.exp(), model.k, model.reject)
+    if y is not None:
+        cand[torch.arange(len(y)), torch.from_numpy(y)] = True
+    pairs = [(b, c) for b in range(len(prompts)) for c in range(model.n_classes) if cand[b, c]]
+    return cand, pairs
+
+
+def _hf_pair_tensor(model: Any, prompts: list[str], pairs: list, n: int, grad: bool = False) -> Any:
+    import torch
+
+    hs = model.pair_states([prompts[b] for b, _ in pairs], [c for _, c in pairs], grad=grad)
+    full = torch.zeros(n, model.n_classes, hs.shape[-1])
+    idx_b = torch.tensor([b for b, _ in pairs])
+    idx_c = torch.tensor([c for _, c in pairs])
+    return full.index_put((idx_b, idx_c), hs)
+
+
+def _train_hf(
+    model: Any,
+    tr: list[Example],
+    va: list[Example],
+    classes: list[str],
+    pool: list[str],
+    seed: int,
+    epochs: int | None,
+    progress: bool,
+) -> dict[str, Any]:
+    import torch
+    from torch.nn import functional as F
+    from tqdm.auto import tqdm
+
+    cfg = dict(HF_TRAIN)
+    if epochs is not None:
+        cfg["max_epochs"] = int(epochs)
+        cfg["rerank_epochs"] = min(cfg["rerank_epochs"], int(epochs))
+        cfg["lora_epochs"] = min(cfg["lora_epochs"], int(epochs))
+    index = {c: i for i, c in enumerate(classes)}
+    prompts = [e.prompt for e in tr]
+    y = np.array([index[e.label] for e in tr], dtype=np.int64)
+    vprompts = [e.prompt for e in va]
+    vy = np.array([index[e.label] for e in va], dtype=np.int64)
+    rng = random.Random(seed)
+    bar = tqdm(total=4, desc="training toolkens (HF)", disable=not progress, leave=False)
+
+    # Stage 1 on cached states: every prompt without and with a sampled description.
+    ctx_p = prompts + prompts
+    ctx_d = [""] * len(prompts) + _pick_descriptions(len(prompts), pool, 1.0, rng)
+    y1 = np.concatenate([y, y])
+    with torch.no_grad():
+        h = model.features(ctx_p, ctx_d)
+        lse = torch.logsumexp(model.backbone.lm_logits(h), dim=-1)
+        vdesc = _pick_descriptions(len(vprompts), pool, 0.5, rng)
+        vh = model.features(vprompts, vdesc)
+    bar.update(1)
+    torch.manual_seed(seed)
+    best_epoch = _fit_hf_stage1(model, h, lse, y1, cfg, seed, cfg["max_epochs"], (vh, vy))
+    bar.update(1)
+
+    # Out-of-fold stage-1 log-probabilities of the plain prompts.
+    n = len(prompts)
+    folds = np.arange(n) % cfg["folds"]
+    np.random.default_rng(seed).shuffle(folds)
+    oof = torch.zeros(n, model.n_classes)
+    head_state = {k: v.clone() for k, v in model.head.state_dict().items()}
+    for f in range(cfg["folds"]):
+        torch.manual_seed(seed + 100 + f)
+        torch.nn.init.zeros_(model.head.weight)
+        inside = np.concatenate([folds != f, folds != f])
+        _fit_hf_stage1(model, h[inside], lse[inside], y1[inside], cfg, seed + 100 + f, max(best_epoch, 1))
+        with torch.no_grad():
+            out = np.where(folds == f)[0]
+            oof[out] = torch.log_softmax(model.head(h[out]), -1)
+    model.head.load_state_dict(head_state)
+    with torch.no_grad():
+        vlogp = torch.log_softmax(model.head(vh), -1)
+    bar.update(1)
+
+    # Stage 2: the doc of each candidate in context (one LM pass per prompt and candidate,
+    # so at most rerank_max_prompts training prompts and validation_max of validation).
+    rs = np.random.default_rng(seed)
+    keep = np.arange(n)
+    if n > cfg["rerank_max_prompts"]:
+        keep = np.sort(rs.choice(n, cfg["rerank_max_prompts"], replace=False))
+    vkeep = np.arange(len(vprompts))
+    if len(vkeep) > cfg["validation_max"]:
+        vkeep = np.sort(rs.choice(len(vkeep), cfg["validation_max"], replace=False))
+    prompts, oof, y, n = [prompts[i] for i in keep], oof[torch.from_numpy(keep)], y[keep], len(keep)
+    vprompts, vlogp, vy = [vprompts[i] for i in vkeep], vlogp[torch.from_numpy(vkeep)], vy[vkeep]
+    cand, pairs = _hf_pairs(model, prompts, oof, y)
+    vcand, vpairs = _hf_pairs(model, vprompts, vlogp, None)
+    rr = model.reranker
+    params = [rr.v, rr.alpha, rr.bias]
+    y_t, vy_t = torch.from_numpy(y), torch.from_numpy(vy)
+    weights = _class_weights(y, model.n_classes)
+    gen = torch.Generator().manual_seed(seed + 1)
+    if not model.adapter:
+        with torch.no_grad():
+            ph = _hf_pair_tensor(model, prompts, pairs, n)
+            vph = _hf_pair_tensor(model, vprompts, vpairs, len(vprompts))
+        opt = torch.optim.AdamW(params, lr=cfg["rerank_lr"], weight_decay=cfg["weight_decay"])
+        best = (float("inf"), model.trainable_state())
+        stale = 0
+        for _ in range(cfg["rerank_epochs"]):
+            model.train()
+            order = torch.randperm(n, generator=gen)
+            for i in range(0, n, cfg["batch"]):
+                b = order[i : i + cfg["batch"]]
+                s = model.reranker(F.dropout(ph[b], cfg["dropout"], training=True), oof[b])
+                s = s.masked_fill(~cand[b], float("-inf"))
+                loss = F.cross_entropy(s, y_t[b], weight=weights)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            with torch.no_grad():
+                s = model.reranker(vph, vlogp).masked_fill(~vcand, float("-inf"))
+                vloss = float(-torch.log_softmax(s, -1)[torch.arange(len(vy)), vy_t].clamp(min=-20).mean())
+            if vloss < best[0] - 1e-4:
+                best, stale = (vloss, model.trainable_state()), 0
+            else:
+                stale += 1
+                if stale >= cfg["patience"]:
+                    break
+        model.load_trainable(best[1])
+    else:
+        opt = torch.optim.AdamW(
+            [
+                {"params": params, "lr": cfg["rerank_lr"]},
+                {"params": model.lora_params, "lr": cfg["lora_lr"]},
+            ],
+            weight_decay=cfg["weight_decay"],
+        )
+        by_prompt: dict[int, list] = {}
+        for b, c in pairs:
+            by_prompt.setdefault(b, []).append((b, c))
+        for _ in range(cfg["lora_epochs"]):
+            order = torch.randperm(n, generator=gen).tolist()
+            for i in range(0, n, 4):
+                chunk = order[i : i + 4]
+                local = [(j, c) for j, b in enumerate(chunk) for _, c in by_prompt[b]]
+                sub_p = [prompts[b] for b in chunk]
+                ph = _hf_pair_tensor(model, sub_p, local, len(chunk), grad=True)
+                bidx = torch.tensor(chunk)
+                s = model.reranker(ph, oof[bidx]).masked_fill(~cand[bidx], float("-inf"))
+                loss = F.cross_entropy(s, y_t[bidx], weight=weights)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    bar.update(1)
+    bar.close()
+    return {"stage1_epochs": best_epoch, "train": cfg}
+
+
+# ----------------------------------------------------------------- entry point
+def _quick_metrics(model: Any, examples: list[Example], classes: list[str], descs: list[str]) -> dict:
+    from chronoken.eval.metrics import classification
+
+    if not examples:
+        return {}
+    p1, p2 = model.scores([e.prompt for e in examples], descs, rerank=True)
+    truth = [e.label for e in examples]
+    out = {}
+    for name, p in (("toolken", p1), ("toolken+", np.nan_to_num(p2, nan=-1.0))):
+        pred = [classes[i] for i in p.argmax(1)]
+        m = classification(truth, pred, classes)
+        out[name] = {k: round(m[k], 4) for k in ("accuracy", "macro_f1", "reject_f1")}
+    return out
+
+
+def train(
+    backbone: str | None = None,
+    out: str | Path | None = None,
+    *,
+    lora: bool = False,
+    seed: int = 0,
+    epochs: int | None = None,
+    progress: bool = True,
+    tools: dict[str, str] | None = None,
+    corpus: str | Path | None = None,
+) -> dict[str, Any]:
+    """Train the toolkens and reranker for ``backbone`` and write the store to ``out``.
+
+    Parameters
+    ----------
+    backbone : str, optional
+        ``"wordllama"`` (default) or ``"hf:<id or path>"``.
+    out : path, optional
+        Store folder; default: the shipped store for WordLlama, ``~/.cache/chronoken/toolkens/...``
+        for other backbones.
+    lora : bool
+        Also train a LoRA adapter for the reranking pass (HF backbones only).
+    seed : int
+        Seeds the split, initialisation, augmentation and batch order (same seed -> same weights).
+    epochs : int, optional
+        Maximum stage-1 epochs (early stopping still applies).
+    progress : bool
+        Show a tqdm progress bar.
+    tools, corpus :
+        Route over other tools (name -> doc) with prompts from another folder (tests).
+
+    Returns
+    -------
+    dict
+        Validation and held-out metrics of toolken and toolken+, split sizes, similarity
+        threshold, training time and the store path.
+    """
+    import torch
+
+    from chronoken.errors import RouterError
+    from chronoken.eval.baselines import SimilarityScorer
+    from chronoken.toolkens.backbone import load_backbone, torch_threads
+    from chronoken.toolkens.model import build_model
+    from chronoken.toolkens.store import default_store, save_store
+
+    t0 = time.perf_counter()
+    bb = load_backbone(backbone)
+    if lora and bb.kind != "hf":
+        raise RouterError("LoRA trains an adapter inside an HF backbone; use --backbone hf:<model>.")
+    docs = tool_docs(tools)
+    classes = [*docs, REJECT]
+    doc_texts = [docs[c] for c in docs] + [REJECT_DOC]
+    examples, corpus_hash = load_corpus(classes, corpus)
+    tr, va, te = split(examples, seed)
+    empty = [c for c in classes if not any(e.label == c for e in tr)]
+    if empty:
+        raise RouterError(f"no training prompts left for {empty} after the split; add prompts.")
+    pool = description_pool()
+    folder = Path(out) if out is not None else default_store(bb.id)
+    config: dict[str, Any] = {}
+    if bb.kind == "hf":
+        config = {"lora": lora, "adapter": "chronoken_" + sha256_text(str(folder.resolve()))[:8]}
+    torch.manual_seed(seed)
+    model = build_model(bb, doc_texts, config)
+    if bb.kind == "wordllama":
+        with torch_threads(1):
+            fit = _train_bag(model, tr, va, classes, pool, seed, epochs, progress)
+    else:
+        fit = _train_hf(model, tr, va, classes, pool, seed, epochs, progress)
+    seconds = time.perf_counter() - t0
+
+    vdesc = _pick_descriptions(len(va), pool, 0.5, random.Random(seed + 7))
+    sim = SimilarityScorer(bb, doc_texts, threshold=0.0)
+    threshold = sim.fit_threshold([e.prompt for e in va], [classes.index(e.label) for e in va])
+    metrics = {
+        "backbone": bb.id,
+        "n_train": len(tr),
+        "n_validation": len(va),
+        "n_heldout": len(te),
+        "validation": _quick_metrics(model, va, classes, vdesc),
+        "heldout": _quick_metrics(model, te, classes, [""] * len(te)),
+        "similarity_threshold": threshold,
+        "train_seconds": round(seconds, 2),
+        "stage1_epochs": fit["stage1_epochs"],
+    }
+    metadata = {
+        "backbone": bb.id,
+        "classes": classes,
+        "tools": [{"name": n, "doc_sha256": sha256_text(d)} for n, d in docs.items()],
+        "reject_doc_sha256": sha256_text(REJECT_DOC),
+        "corpus_sha256": corpus_hash,
+        "split": {
+            "seed": seed,
+            "test_fraction": 0.15,
+            "validation_fraction": 0.15,
+            "heldout_hashes": sorted(prompt_hash(e.prompt) for e in te),
+        },
+        "config": {k: v for k, v in model.config.items()},
+        "train": fit["train"],
+        "metrics": metrics,
+        "similarity_threshold": threshold,
+    }
+    save_store(folder, model.trainable_state(), metadata)
+    from chronoken.toolkens.router import clear_cache
+
+    clear_cache()
+    metrics["store"] = str(folder)
+    return metrics
