@@ -449,9 +449,9 @@ def _load_path(path: Path, time: str | None) -> Series:
         raise SeriesError(f"{path} is a folder, not a series file.")
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv", ".txt"):
-        import pandas as pd
-
         import csv
+
+        import pandas as pd
 
         sep = {".tsv": "\t", ".csv": ","}.get(suffix)  # .txt: sniff the delimiter
         try:
@@ -493,9 +493,9 @@ def _from_json(obj: Any, time: str | None) -> Series:
     if isinstance(obj, dict):
         if "values" in obj:
             vals = obj["values"]
-            if isinstance(vals, list) and vals and isinstance(vals[0], list):
-                if len({len(r) for r in vals}) != 1:
-                    raise SeriesError("ragged JSON: rows of 'values' have different lengths.")
+            rows = isinstance(vals, list) and vals and isinstance(vals[0], list)
+            if rows and len({len(r) if isinstance(r, list) else -1 for r in vals}) != 1:
+                raise SeriesError("ragged JSON: rows of 'values' have different lengths.")
             return Series(vals, obj.get(time or "time"), obj.get("names"), obj.get("coords"))
         lengths = {len(v) for v in obj.values() if isinstance(v, list)}
         if len(lengths) != 1 or not all(isinstance(v, list) for v in obj.values()):
