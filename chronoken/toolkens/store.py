@@ -48,6 +48,7 @@ def save_store(folder: str | Path, tensors: dict[str, Any], metadata: dict[str, 
     tmp = path / (WEIGHTS + ".tmp")
     save_file({k: v.contiguous() for k, v in sorted(tensors.items())}, str(tmp))
     tmp.replace(path / WEIGHTS)
+    (path / WEIGHTS).chmod(0o644)  # safetensors writes 0600; the shipped store must be readable
     (path / METADATA).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return path
 

@@ -62,20 +62,7 @@ def report(series: Series, result: ToolResult) -> str:
         lines.append("")
     lines.append("**Fit:** " + ", ".join(f"{k} = {v:.4g}" for k, v in r.fit.items()))
     for f in r.forecast:
-        n = min(24, len(f.mean))
-        lines += [
-            "",
-            f"### Forecast: {f.channel} ({len(f.mean)} steps, {f.level:.0%} band)",
-            "",
-            "| step | mean | lower | upper |",
-            "|---|---|---|---|",
-        ]
-        for i in range(n):
-            lines.append(
-                f"| {f.steps[i]} | {f.mean[i]:.4g} | {f.lower[i]:.4g} | {f.upper[i]:.4g} |"
-            )
-        if len(f.mean) > n:
-            lines.append(f"| ... | ({len(f.mean) - n} more steps in the result) | | |")
+        lines += f.markdown("band")
     if r.notes:
         lines += ["", "**Notes:**"] + [f"- {n}" for n in r.notes]
     return "\n".join(lines) + "\n"

@@ -126,20 +126,7 @@ def report(series: Series, result: ToolResult) -> str:
         f"{d.get('max_w_correlation_signal_noise', 0):.3f} (near 0 = well separated)."
     )
     for f in r.forecast:
-        n = min(24, len(f.mean))
-        lines += [
-            "",
-            f"### Forecast: {f.channel} ({len(f.mean)} steps, {f.level:.0%} interval)",
-            "",
-            "| step | mean | lower | upper |",
-            "|---|---|---|---|",
-        ]
-        for i in range(n):
-            lines.append(
-                f"| {f.steps[i]} | {f.mean[i]:.4g} | {f.lower[i]:.4g} | {f.upper[i]:.4g} |"
-            )
-        if len(f.mean) > n:
-            lines.append(f"| ... | ({len(f.mean) - n} more steps in the result) | | |")
+        lines += f.markdown("interval")
     if r.notes:
         lines += ["", "**Notes:**"] + [f"- {n}" for n in r.notes]
     return "\n".join(lines) + "\n"

@@ -68,6 +68,25 @@ class Forecast(BaseModel):
     upper: list[float] | None = Field(None, description="Upper bound of the prediction interval.")
     level: float | None = Field(None, description="Coverage of the interval, e.g. 0.95.")
 
+    def markdown(self, band: str = "interval", max_rows: int = 24) -> list[str]:
+        """Markdown lines: a heading and a table of the first ``max_rows`` steps."""
+        n = min(max_rows, len(self.mean))
+        cover = f", {self.level:.0%} {band}" if self.level is not None else ""
+        lines = [
+            "",
+            f"### Forecast: {self.channel} ({len(self.mean)} steps{cover})",
+            "",
+            "| step | mean | lower | upper |",
+            "|---|---|---|---|",
+        ]
+        for i in range(n):
+            lo = f"{self.lower[i]:.4g}" if self.lower is not None else ""
+            hi = f"{self.upper[i]:.4g}" if self.upper is not None else ""
+            lines.append(f"| {self.steps[i]} | {self.mean[i]:.4g} | {lo} | {hi} |")
+        if len(self.mean) > n:
+            lines.append(f"| ... | ({len(self.mean) - n} more steps in the result) | | |")
+        return lines
+
 
 class ToolResult(BaseModel):
     """Fields every Result has; each tool's Result adds its own (segments, components, ...)."""
