@@ -38,12 +38,19 @@ def scenarios(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, str]]:
     for i in range(1, N):
         ar[i] = 0.7 * ar[i - 1] + rng.normal()
     return {
-        "changepoints": (steps + rng.normal(0, 1, N), "find the change points where the level shifts"),
+        "changepoints": (
+            steps + rng.normal(0, 1, N),
+            "find the change points where the level shifts",
+        ),
         "arima": (np.cumsum(ar) * 0.1 + 50, "forecast the next 24 steps with a 95% interval"),
-        "ssa": (0.01 * t + np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.3, N),
-                "decompose the series into trend and seasonal components with singular spectrum analysis"),
-        "gpr": (np.sin(t / 40.0) + rng.normal(0, 0.2, N),
-                "fit a gaussian process with an RBF kernel and show the uncertainty band"),
+        "ssa": (
+            0.01 * t + np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.3, N),
+            "decompose the series into trend and seasonal components with singular spectrum analysis",
+        ),
+        "gpr": (
+            np.sin(t / 40.0) + rng.normal(0, 0.2, N),
+            "fit a gaussian process with an RBF kernel and show the uncertainty band",
+        ),
     }
 
 
@@ -60,8 +67,12 @@ def _child_cpu() -> float:
 def time_ask(path: Path, prompt: str) -> tuple[float, float, dict]:
     """(wall seconds, CPU seconds of the child, its JSON answer) of one cold `chronoken ask`."""
     cpu0, t0 = _child_cpu(), time.perf_counter()
-    proc = subprocess.run([*command(), "ask", str(path), prompt, "--json"], capture_output=True,
-                          text=True, env={**os.environ, "MPLBACKEND": "Agg"})
+    proc = subprocess.run(
+        [*command(), "ask", str(path), prompt, "--json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
     wall, cpu = time.perf_counter() - t0, _child_cpu() - cpu0
     if proc.returncode != 0:
         raise SystemExit(f"chronoken ask failed ({proc.returncode}): {proc.stderr.strip()}")
@@ -95,26 +106,46 @@ def main() -> None:
             cpu = statistics.median(c for _, c, _ in runs)
             ans = runs[0][2]
             tm = ans["timings"]
-            rows.append((tool, ans["tool"] or "reject", wall, cpu, tm["describe"], tm["route"],
-                         tm["fit"], tm["total"]))
+            rows.append(
+                (
+                    tool,
+                    ans["tool"] or "reject",
+                    wall,
+                    cpu,
+                    tm["describe"],
+                    tm["route"],
+                    tm["fit"],
+                    tm["total"],
+                )
+            )
     imports = [time_import() for _ in range(repeat)]
     imp_wall = statistics.median(w for w, _ in imports)
     imp_in = statistics.median(i for _, i in imports)
 
     load = os.getloadavg()[0]
-    print(f"chronoken ask, {N}-point series, cold start (median of {repeat}), {os.cpu_count()} CPUs, "
-          f"load average {load:.1f}")
-    print(f"{'meant for':<13} {'routed to':<13} {'wall s':>7} {'cpu s':>6} {'describe ms':>11} "
-          f"{'route ms':>9} {'fit ms':>7} {'ask() ms':>9}  target {TARGET_ASK_S:g} s wall")
+    print(
+        f"chronoken ask, {N}-point series, cold start (median of {repeat}), {os.cpu_count()} CPUs, "
+        f"load average {load:.1f}"
+    )
+    print(
+        f"{'meant for':<13} {'routed to':<13} {'wall s':>7} {'cpu s':>6} {'describe ms':>11} "
+        f"{'route ms':>9} {'fit ms':>7} {'ask() ms':>9}  target {TARGET_ASK_S:g} s wall"
+    )
     for tool, routed, wall, cpu, desc, route, fit, total in rows:
         ok = "ok" if wall <= TARGET_ASK_S else "OVER"
-        print(f"{tool:<13} {routed:<13} {wall:7.2f} {cpu:6.2f} {desc:11.0f} {route:9.0f} {fit:7.0f} "
-              f"{total:9.0f}  {ok}")
-    print("(cpu s: user + system CPU time of the process; the run is mostly single-threaded, so "
-          "this approximates the wall time on an idle machine. route includes loading the router.)")
+        print(
+            f"{tool:<13} {routed:<13} {wall:7.2f} {cpu:6.2f} {desc:11.0f} {route:9.0f} {fit:7.0f} "
+            f"{total:9.0f}  {ok}"
+        )
+    print(
+        "(cpu s: user + system CPU time of the process; the run is mostly single-threaded, so "
+        "this approximates the wall time on an idle machine. route includes loading the router.)"
+    )
     ok = "ok" if imp_wall <= TARGET_IMPORT_S else "OVER"
-    print(f"\nimport chronoken: {imp_wall:.3f} s wall over a bare interpreter, {imp_in:.3f} s "
-          f"in-process (target {TARGET_IMPORT_S:g} s) {ok}")
+    print(
+        f"\nimport chronoken: {imp_wall:.3f} s wall over a bare interpreter, {imp_in:.3f} s "
+        f"in-process (target {TARGET_IMPORT_S:g} s) {ok}"
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ import numpy as np
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--backbone", default=None)
     ap.add_argument("--n", type=int, default=5000, help="prompts in the batched run")
     ap.add_argument("--repeat", type=int, default=3, help="batched runs (the best is kept)")

@@ -22,8 +22,13 @@ SIZES = {
     "gpr": [1_000, 10_000],
     "neural_ode": [1_000],
 }
-TARGETS = {("changepoints", 10_000): 1.0, ("ssa", 10_000): 1.0, ("arima", 10_000): 30.0,
-           ("gpr", 10_000): 5.0, ("neural_ode", 1_000): 30.0}
+TARGETS = {
+    ("changepoints", 10_000): 1.0,
+    ("ssa", 10_000): 1.0,
+    ("arima", 10_000): 30.0,
+    ("gpr", 10_000): 5.0,
+    ("neural_ode", 1_000): 30.0,
+}
 
 CASE = r"""
 import json, resource, sys, time
@@ -63,16 +68,22 @@ def main(argv: list[str]) -> None:
     print(f"{'tool':<13}{'T':>9}{'fit s':>9}{'target s':>10}{'peak RSS MB':>13}  model")
     for name in names:
         for n in SIZES[name]:
-            proc = subprocess.run([sys.executable, "-c", CASE, name, str(n)],
-                                  capture_output=True, text=True, timeout=900)
+            proc = subprocess.run(
+                [sys.executable, "-c", CASE, name, str(n)],
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
             if proc.returncode != 0:
                 print(f"{name:<13}{n:>9}  FAILED: {proc.stderr.strip().splitlines()[-1:]}")
                 continue
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             target = TARGETS.get((name, n))
             tgt = f"{target:.0f}" if target else "-"
-            print(f"{name:<13}{n:>9}{r['seconds']:>9.2f}{tgt:>10}{r['peak_rss_mb']:>13.0f}  "
-                  f"{r['model'][:60]}")
+            print(
+                f"{name:<13}{n:>9}{r['seconds']:>9.2f}{tgt:>10}{r['peak_rss_mb']:>13.0f}  "
+                f"{r['model'][:60]}"
+            )
 
 
 if __name__ == "__main__":

@@ -153,7 +153,9 @@ class Series:
             import pandas as pd
 
             try:
-                idx = pd.date_range(pd.Timestamp(self.time[-1]), periods=horizon + 1, freq=self.freq)
+                idx = pd.date_range(
+                    pd.Timestamp(self.time[-1]), periods=horizon + 1, freq=self.freq
+                )
                 return [d.strftime("%Y-%m-%d") for d in idx[1:]]
             except ValueError:
                 pass
@@ -165,7 +167,9 @@ class Series:
 
     def filled(self) -> np.ndarray:
         """Values of shape (n_samples, n_channels) with NaN linearly interpolated per channel."""
-        return np.column_stack([features.fill_gaps(self.values[:, j]) for j in range(self.n_channels)])
+        return np.column_stack(
+            [features.fill_gaps(self.values[:, j]) for j in range(self.n_channels)]
+        )
 
     def channel(self, j: int) -> np.ndarray:
         """Channel ``j`` as a 1-D array of shape (n_samples,), NaN kept."""
@@ -245,8 +249,10 @@ def _channel_facts(y: np.ndarray) -> str:
         else "no clear period"
     )
     p = features.adf_pvalue(y)
-    stat = "" if p is None else (
-        f"; ADF p={p:.3f} ({'stationary' if p < 0.05 else 'unit root not rejected'})"
+    stat = (
+        ""
+        if p is None
+        else (f"; ADF p={p:.3f} ({'stationary' if p < 0.05 else 'unit root not rejected'})")
     )
     return (
         f"mean {np.mean(y):.4g}, std {np.std(y):.4g}, range [{np.min(y):.4g}, {np.max(y):.4g}]; "
@@ -298,7 +304,9 @@ def _as_time(time: Any, n: int) -> np.ndarray | None:
         return None
     t = np.asarray(time)
     if t.ndim != 1 or len(t) != n:
-        raise SeriesError(f"the time index has {t.size} stamps for {n} observations; they must match.")
+        raise SeriesError(
+            f"the time index has {t.size} stamps for {n} observations; they must match."
+        )
     if not np.issubdtype(t.dtype, np.datetime64):
         try:
             t = t.astype(float)
@@ -456,8 +464,15 @@ def _load_path(path: Path, time: str | None) -> Series:
         sep = {".tsv": "\t", ".csv": ","}.get(suffix)  # .txt: sniff the delimiter
         try:
             df = pd.read_csv(path, sep=sep, engine="python")
-        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, csv.Error) as exc:
-            raise SeriesError(f"cannot read {path} as CSV ({exc}). Check the file format.") from None
+        except (
+            pd.errors.EmptyDataError,
+            pd.errors.ParserError,
+            UnicodeDecodeError,
+            csv.Error,
+        ) as exc:
+            raise SeriesError(
+                f"cannot read {path} as CSV ({exc}). Check the file format."
+            ) from None
         if df.empty:
             raise SeriesError(f"{path} has no rows. A series needs observations.")
         series = _from_pandas(df, time=time, source=str(path))

@@ -39,7 +39,9 @@ def co2() -> pd.DataFrame:
 
     weekly = sm.datasets.co2.load_pandas().data["co2"]
     monthly = weekly.resample("MS").mean().interpolate(method="linear")
-    return pd.DataFrame({"date": monthly.index.strftime("%Y-%m-%d"), "co2": monthly.round(3).to_numpy()})
+    return pd.DataFrame(
+        {"date": monthly.index.strftime("%Y-%m-%d"), "co2": monthly.round(3).to_numpy()}
+    )
 
 
 def sunspots() -> pd.DataFrame:
@@ -50,7 +52,9 @@ def sunspots() -> pd.DataFrame:
     return pd.DataFrame({"year": d["YEAR"].astype(int), "sunspots": d["SUNACTIVITY"]})
 
 
-def oscillator(n: int = 200, dt: float = 0.1, omega: float = 1.5, zeta: float = 0.08) -> pd.DataFrame:
+def oscillator(
+    n: int = 200, dt: float = 0.1, omega: float = 1.5, zeta: float = 0.08
+) -> pd.DataFrame:
     """A damped harmonic oscillator x'' + 2 zeta omega x' + omega^2 x = 0, x(0)=2, x'(0)=0,
     (omega 1.5 rad/s, zeta 0.08) sampled every 0.1 s for 20 s with noise (sd 0.02); channels
     position and velocity, time t in seconds."""
@@ -60,13 +64,17 @@ def oscillator(n: int = 200, dt: float = 0.1, omega: float = 1.5, zeta: float = 
     a, b = 2.0, 2.0 * zeta * omega / wd  # x = e^{-zeta omega t} (a cos wd t + b sin wd t)
     env = np.exp(-zeta * omega * t)
     x = env * (a * np.cos(wd * t) + b * np.sin(wd * t))
-    v = env * (-zeta * omega * (a * np.cos(wd * t) + b * np.sin(wd * t))
-               + wd * (-a * np.sin(wd * t) + b * np.cos(wd * t)))
-    return pd.DataFrame({
-        "t": np.round(t, 3),
-        "position": np.round(x + rng.normal(0, 0.02, n), 4),
-        "velocity": np.round(v + rng.normal(0, 0.02, n), 4),
-    })
+    v = env * (
+        -zeta * omega * (a * np.cos(wd * t) + b * np.sin(wd * t))
+        + wd * (-a * np.sin(wd * t) + b * np.cos(wd * t))
+    )
+    return pd.DataFrame(
+        {
+            "t": np.round(t, 3),
+            "position": np.round(x + rng.normal(0, 0.02, n), 4),
+            "velocity": np.round(v + rng.normal(0, 0.02, n), 4),
+        }
+    )
 
 
 def sensors(n: int = 240, change_at: int = 150) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -93,7 +101,12 @@ def main(argv: list[str] | None = None) -> None:
     out = parser.parse_args(argv).out
     out.mkdir(parents=True, exist_ok=True)
     index: dict[str, dict[str, str]] = {}
-    for name, fn in (("nile", nile), ("co2", co2), ("sunspots", sunspots), ("oscillator", oscillator)):
+    for name, fn in (
+        ("nile", nile),
+        ("co2", co2),
+        ("sunspots", sunspots),
+        ("oscillator", oscillator),
+    ):
         fn().to_csv(out / f"{name}.csv", index=False)
         index[name] = {"file": f"{name}.csv", "description": " ".join(fn.__doc__.split())}
     data, coords = sensors()

@@ -57,9 +57,13 @@ def test_co2_forecast(answers):
 
 
 def test_sunspots_decomposition(answers):
-    a = _ask(answers, "sunspots", "sunspots",
-             "Decompose the sunspot numbers into trend and cycles with singular spectrum analysis, "
-             "window length 48")
+    a = _ask(
+        answers,
+        "sunspots",
+        "sunspots",
+        "Decompose the sunspot numbers into trend and cycles with singular spectrum analysis, "
+        "window length 48",
+    )
     assert a.tool == "ssa"
     assert a.args_stated["window"] == 48 and a.result.params["window"] == 48
     periods = a.result.params["periods"]
@@ -68,9 +72,13 @@ def test_sunspots_decomposition(answers):
 
 
 def test_oscillator_dynamics(answers):
-    a = _ask(answers, "oscillator", "oscillator",
-             "Learn the continuous-time dynamics with a neural ODE and a damped oscillator prior, "
-             "train for 20 epochs and extrapolate 30 steps")
+    a = _ask(
+        answers,
+        "oscillator",
+        "oscillator",
+        "Learn the continuous-time dynamics with a neural ODE and a damped oscillator prior, "
+        "train for 20 epochs and extrapolate 30 steps",
+    )
     assert a.tool == "neural_ode"
     assert a.args_stated == {"prior": "damped_oscillator", "epochs": 20, "horizon": 30}
     assert [f.channel for f in a.result.forecasts] == ["position", "velocity"]
@@ -79,8 +87,12 @@ def test_oscillator_dynamics(answers):
 
 
 def test_nile_gaussian_process(answers):
-    a = _ask(answers, "gpr", "nile",
-             "Smooth the flow with a Gaussian process using an RBF kernel and a 90% uncertainty band")
+    a = _ask(
+        answers,
+        "gpr",
+        "nile",
+        "Smooth the flow with a Gaussian process using an RBF kernel and a 90% uncertainty band",
+    )
     assert a.tool == "gpr"
     assert a.args_stated == {"kernel": "rbf", "level": 0.9}
     (ch,) = a.result.channels
@@ -111,7 +123,9 @@ def test_answer_api(answers):
     a = _ask(answers, "nile", "nile", "Where does the Nile's flow change?")
     data = json.loads(a.to_json())
     assert "figure" not in data and data["result"]["change_labels"] == a.result.change_labels
-    assert data["decision"]["candidates"][0]["rerank_score"] == a.decision.candidates[0].rerank_score
+    assert (
+        data["decision"]["candidates"][0]["rerank_score"] == a.decision.candidates[0].rerank_score
+    )
     assert set(data["timings"]) == {"describe", "route", "args", "fit", "report", "total"}
     assert data["timings"]["total"] >= data["timings"]["fit"] > 0
     assert a._repr_markdown_() == a.report

@@ -12,12 +12,20 @@ from chronoken.tools.base import Tool, ToolArgs, ToolResult, arg
 
 
 class FakeArgs(ToolArgs):
-    horizon: int = arg(6, "Steps to forecast.", cues=[r"next (\d+)", r"(\d+) (?:steps|months) ahead"],
-                       ge=1, le=500)
-    level: float = arg(0.8, "Interval coverage.", cues=[r"(\d+(?:\.\d+)?)\s*%?\s*interval"], gt=0, lt=1)
+    horizon: int = arg(
+        6, "Steps to forecast.", cues=[r"next (\d+)", r"(\d+) (?:steps|months) ahead"], ge=1, le=500
+    )
+    level: float = arg(
+        0.8, "Interval coverage.", cues=[r"(\d+(?:\.\d+)?)\s*%?\s*interval"], gt=0, lt=1
+    )
     kernel: Literal["rbf", "matern"] | None = arg(
-        None, "Kernel.", synonyms={"rbf": [r"\brbf\b", r"squared exponential"], "matern": [r"mat[eé]rn"]})
-    damped: bool = arg(False, "Damped trend.", synonyms={"true": [r"\bdamped\b"], "false": [r"undamped"]})
+        None,
+        "Kernel.",
+        synonyms={"rbf": [r"\brbf\b", r"squared exponential"], "matern": [r"mat[eé]rn"]},
+    )
+    damped: bool = arg(
+        False, "Damped trend.", synonyms={"true": [r"\bdamped\b"], "false": [r"undamped"]}
+    )
     lags: list[int] = arg([1], "Lags.", cues=[r"lags? ([\d ,]+)"])
     smooth: float | None = arg(None, "Smoothing.", cues=[r"smoothing (\S+)"])
 
@@ -52,8 +60,14 @@ def test_normalize_writes_number_words_as_digits():
     ("prompt", "expected"),
     [
         ("forecast the next twelve months with a 95% interval", {"horizon": 12, "level": 0.95}),
-        ("30 steps ahead using an RBF kernel, damped", {"horizon": 30, "kernel": "rbf", "damped": True}),
-        ("a Matérn kernel, undamped, 0.9 interval", {"kernel": "matern", "damped": False, "level": 0.9}),
+        (
+            "30 steps ahead using an RBF kernel, damped",
+            {"horizon": 30, "kernel": "rbf", "damped": True},
+        ),
+        (
+            "a Matérn kernel, undamped, 0.9 interval",
+            {"kernel": "matern", "damped": False, "level": 0.9},
+        ),
         ("lags 1, 2, 12 and smoothing 0.5", {"lags": [1, 2, 12], "smooth": 0.5}),
         ("smoothing none", {"smooth": None}),
     ],
@@ -63,7 +77,9 @@ def test_rules_read_typed_values(prompt, expected):
     assert filled.stated == expected
     for key, value in expected.items():
         assert getattr(filled.args, key) == value
-    assert filled.not_honoured == [] or all("fake has no such setting" in n for n in filled.not_honoured)
+    assert filled.not_honoured == [] or all(
+        "fake has no such setting" in n for n in filled.not_honoured
+    )
 
 
 def test_unstated_fields_take_defaults():
@@ -107,7 +123,9 @@ def test_settings_of_other_tools_are_noted(monkeypatch):
 
 def test_first_json_object():
     assert first_json_object('sure: {"horizon": 3, "kernel": {"a": 1}} done') == {
-        "horizon": 3, "kernel": {"a": 1}}
+        "horizon": 3,
+        "kernel": {"a": 1},
+    }
     assert first_json_object("no json {here") is None
 
 
@@ -128,7 +146,9 @@ def test_model_mode_uses_valid_json_against_the_schema():
     assert '"horizon"' in model.prompts[0] and "forecast two years" in model.prompts[0]
 
 
-@pytest.mark.parametrize("reply", ['{"horizon": "soon"}', '{"colour": "red"}', "I cannot help", "[1, 2]"])
+@pytest.mark.parametrize(
+    "reply", ['{"horizon": "soon"}', '{"colour": "red"}', "I cannot help", "[1, 2]"]
+)
 def test_model_mode_falls_back_to_rules_when_invalid(reply):
     filled = fill_args(FAKE, "the next 9 steps", generate=_Model(reply))
     assert filled.source == "rules" and filled.args.horizon == 9
@@ -143,9 +163,13 @@ def test_calendar_units_become_steps_of_a_dated_series():
 
     monthly = Series(np.arange(48.0), time=pd.date_range("2000-01-01", periods=48, freq="MS"))
     filled = fill_rules(FAKE, "the next 2 years", monthly)
-    assert filled.args.horizon == 24 and filled.log == ["'2 years' was read as 24 steps of this series."]
+    assert filled.args.horizon == 24 and filled.log == [
+        "'2 years' was read as 24 steps of this series."
+    ]
     assert fill_rules(FAKE, "12 months ahead", monthly).args.horizon == 12  # already in steps
-    assert fill_rules(FAKE, "the next 2 years", Series(np.arange(48.0))).args.horizon == 2  # no dates
+    assert (
+        fill_rules(FAKE, "the next 2 years", Series(np.arange(48.0))).args.horizon == 2
+    )  # no dates
 
 
 def test_a_tool_with_a_unit_field_converts_units_itself():
@@ -163,7 +187,6 @@ def test_a_tool_with_a_unit_field_converts_units_itself():
     monthly = Series(np.arange(48.0), time=pd.date_range("2000-01-01", periods=48, freq="MS"))
     filled = fill_rules(Unit(), "the next 2 years", monthly)
     assert filled.stated == {"horizon": 2, "horizon_unit": "year"} and filled.log == []
-
 
 
 def test_a_choice_named_none_stays_a_string():

@@ -47,11 +47,20 @@ def co2_run(tool):
 def test_registered_with_doc_and_schemas(tool):
     assert "arima" in registry()
     spec = tool.spec()
-    for word in ("forecast", "default forecaster", "prediction interval", "autoregressive",
-                 "moving average", "seasonal", "Box-Jenkins"):
+    for word in (
+        "forecast",
+        "default forecaster",
+        "prediction interval",
+        "autoregressive",
+        "moving average",
+        "seasonal",
+        "Box-Jenkins",
+    ):
         assert word.lower() in spec["doc"].lower()
     json.dumps(spec)  # schemas are plain JSON
-    assert {"horizon", "level", "order", "seasonal_period"} <= set(spec["args_schema"]["properties"])
+    assert {"horizon", "level", "order", "seasonal_period"} <= set(
+        spec["args_schema"]["properties"]
+    )
 
 
 def test_co2_forecast_beats_seasonal_naive(co2_run):
@@ -124,8 +133,10 @@ def test_default_horizon_and_future_labels(co2_run, tool):
     train, _, _ = co2_run
     res = tool.run(Series(_ar1(120, 0.5, 3)), tool.parse_args())
     assert len(res.forecasts[0].mean) == 10  # non-seasonal default
-    two_years = tool.run(train, tool.parse_args(horizon=2, horizon_unit="years", order=[0, 1, 1],
-                                                seasonal_order=[0, 1, 1]))
+    two_years = tool.run(
+        train,
+        tool.parse_args(horizon=2, horizon_unit="years", order=[0, 1, 1], seasonal_order=[0, 1, 1]),
+    )
     assert len(two_years.forecasts[0].mean) == 24  # monthly data: 2 years = 24 steps
     _, _, result = co2_run
     steps = result.forecasts[0].steps
@@ -166,7 +177,9 @@ def test_missing_values(tool):
     ch = res.channels[0]
     assert ch.n_missing == 5 and ch.n_obs == 295
     assert any("missing" in n and "Kalman" in n for n in ch.notes)
-    assert np.all(np.isfinite(res.forecasts[0].mean)) and np.all(np.isfinite(res.forecasts[0].lower))
+    assert np.all(np.isfinite(res.forecasts[0].mean)) and np.all(
+        np.isfinite(res.forecasts[0].lower)
+    )
 
 
 def test_constant_series_gives_trivial_model(tool):
@@ -182,10 +195,17 @@ def test_too_short_and_bad_args(tool):
         tool.run(Series(np.arange(8.0)), tool.parse_args())
     with pytest.raises(SeriesError, match="period"):
         tool.run(Series(_ar1(20, 0.5, 1)), tool.parse_args(seasonal_period=12))
-    bad = [{"horizon": 0}, {"level": 1.5}, {"order": [1, 1]}, {"order": "1,5,1"},
-           {"criterion": "mse"}, {"seasonal_order": [0, 2, 1]}, {"nonsense": 1},
-           {"seasonal": False, "seasonal_order": [0, 1, 1, 12]},
-           {"seasonal_period": 7, "seasonal_order": [0, 1, 1, 12]}]
+    bad = [
+        {"horizon": 0},
+        {"level": 1.5},
+        {"order": [1, 1]},
+        {"order": "1,5,1"},
+        {"criterion": "mse"},
+        {"seasonal_order": [0, 2, 1]},
+        {"nonsense": 1},
+        {"seasonal": False, "seasonal_order": [0, 1, 1, 12]},
+        {"seasonal_period": 7, "seasonal_order": [0, 1, 1, 12]},
+    ]
     for kwargs in bad:
         with pytest.raises(ArgsError):
             tool.parse_args(**kwargs)
@@ -221,8 +241,10 @@ def test_report_and_plot(co2_run, tool):
     assert f"{ch.ljung_box.pvalue:.4g}" in text
     fc = ch.forecast
     assert fc.steps[0] in text and fc.steps[-1] in text and f"{fc.mean[0]:.6g}" in text
-    ranked = sorted((c for c in ch.selection if "CSS" in c.criterion and c.score is not None),
-                    key=lambda c: c.score)
+    ranked = sorted(
+        (c for c in ch.selection if "CSS" in c.criterion and c.score is not None),
+        key=lambda c: c.score,
+    )
     assert ranked[0].name in text and ranked[1].name in text  # the candidates it beat
     fig = tool.plot(train, result)
     assert isinstance(fig, Figure) and len(fig.axes) == 1
@@ -231,20 +253,27 @@ def test_report_and_plot(co2_run, tool):
     fitted = ax.lines[1].get_ydata()
     data = ax.lines[0].get_ydata()
     ok = ~np.isnan(fitted.astype(float))
-    assert np.sqrt(np.nanmean((fitted[ok] - data[ok]) ** 2)) == pytest.approx(ch.fit["rmse"], rel=0.2)
+    assert np.sqrt(np.nanmean((fitted[ok] - data[ok]) ** 2)) == pytest.approx(
+        ch.fit["rmse"], rel=0.2
+    )
 
 
 def test_prompt_cues():
     args_mod = pytest.importorskip("chronoken.agent.args")
     tool = get("arima")
     cases = [
-        ("Forecast the next 24 months with an 80% prediction interval", {"horizon": 24, "level": 0.8}),
+        (
+            "Forecast the next 24 months with an 80% prediction interval",
+            {"horizon": 24, "level": 0.8},
+        ),
         ("predict 12 periods ahead", {"horizon": 12}),
         ("forecast the next 2 years", {"horizon": 2, "horizon_unit": "year"}),
         ("forecast for a period of 6 months", {"seasonal_period": None}),
         ("forecast 30 days, 95% interval", {"horizon": 30, "level": 0.95}),
-        ("fit ARIMA(1,1,1), non-seasonal, horizon 30", {"order": [1, 1, 1], "seasonal": False,
-                                                       "horizon": 30}),
+        (
+            "fit ARIMA(1,1,1), non-seasonal, horizon 30",
+            {"order": [1, 1, 1], "seasonal": False, "horizon": 30},
+        ),
         ("fit ARIMA(0,1,1)(0,1,1)[12]", {"order": [0, 1, 1], "seasonal_order": [0, 1, 1, 12]}),
         ("use seasonality 7 and select by BIC", {"seasonal_period": 7, "criterion": "bic"}),
     ]

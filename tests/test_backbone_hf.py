@@ -29,7 +29,11 @@ TOOLS = {
     "breaks": "breaks: find change points where the level of a series shifts.",
 }
 PROMPTS = {
-    "forecaster": ["forecast the next {n} months", "predict {x} ahead", "what will {x} be next year"],
+    "forecaster": [
+        "forecast the next {n} months",
+        "predict {x} ahead",
+        "what will {x} be next year",
+    ],
     "breaks": ["find change points in {x}", "when did {x} shift", "detect breaks in {x}"],
     "reject": ["tell me a joke about {x}", "send an email", "hello there {n}"],
 }
@@ -47,8 +51,13 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     torch.manual_seed(0)
     cfg = LlamaConfig(
-        vocab_size=tok.vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024,
+        vocab_size=tok.vocab_size,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
     )
     LlamaForCausalLM(cfg).save_pretrained(folder)
     tok.save_pretrained(folder)
@@ -75,13 +84,17 @@ def _unchanged(bb: HFBackbone, snap: list[torch.Tensor]) -> bool:
     return all(torch.equal(a, b) for a, b in zip(bb.frozen_tensors(), snap, strict=True))
 
 
-def test_tiny_hf_train_route_and_concat_logits(tiny_model: Path, corpus: Path, tmp_path: Path) -> None:
+def test_tiny_hf_train_route_and_concat_logits(
+    tiny_model: Path, corpus: Path, tmp_path: Path
+) -> None:
     spec = f"hf:{tiny_model}"
     bb = load_backbone(spec)
     assert isinstance(bb, HFBackbone) and bb.id.startswith("hf:")
     assert all(not t.requires_grad for t in bb.frozen_tensors())
     snap = _snapshot(bb)
-    metrics = train(backbone=spec, out=tmp_path, tools=TOOLS, corpus=corpus, epochs=2, progress=False)
+    metrics = train(
+        backbone=spec, out=tmp_path, tools=TOOLS, corpus=corpus, epochs=2, progress=False
+    )
     assert _unchanged(bb, snap)
     assert metrics["backbone"] == bb.id
     r = load_router(backbone=spec, store=tmp_path, tools=TOOLS)
@@ -102,7 +115,9 @@ def test_tiny_hf_lora_keeps_base_weights(tiny_model: Path, corpus: Path, tmp_pat
     spec = f"hf:{tiny_model}"
     bb = load_backbone(spec)
     snap = _snapshot(bb)
-    train(backbone=spec, out=tmp_path, tools=TOOLS, corpus=corpus, epochs=1, lora=True, progress=False)
+    train(
+        backbone=spec, out=tmp_path, tools=TOOLS, corpus=corpus, epochs=1, lora=True, progress=False
+    )
     assert _unchanged(bb, snap)
     from safetensors.torch import load_file
 

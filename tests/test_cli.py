@@ -29,8 +29,14 @@ def _keep_threads(monkeypatch):
 
 
 def _cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "chronoken.agent.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, env=ENV, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "chronoken.agent.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=ENV,
+        timeout=timeout,
+    )
 
 
 # ----------------------------------------------------------------- subprocesses
@@ -48,8 +54,17 @@ def test_import_is_light():
 
 
 def test_ask_subprocess_writes_json_report_and_figure(tmp_path):
-    proc = _cli("ask", "nile", "where does the flow change?", "--json", "--report", "r.md",
-                "--figure", "f.png", cwd=tmp_path)
+    proc = _cli(
+        "ask",
+        "nile",
+        "where does the flow change?",
+        "--json",
+        "--report",
+        "r.md",
+        "--figure",
+        "f.png",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     answer = json.loads(proc.stdout)
     assert answer["tool"] == "changepoints"
@@ -93,7 +108,12 @@ def test_run_one_tool_with_args(capsys):
 
 def test_parse_kv():
     assert parse_kv(["horizon=12", "kernel=rbf", "robust=false", "lags=[1, 2]", "x=none"]) == {
-        "horizon": 12, "kernel": "rbf", "robust": False, "lags": [1, 2], "x": "none"}
+        "horizon": 12,
+        "kernel": "rbf",
+        "robust": False,
+        "lags": [1, 2],
+        "x": "none",
+    }
     with pytest.raises(ArgsError, match="key=value"):
         parse_kv(["horizon"])
 
@@ -121,13 +141,24 @@ def files(tmp_path):
         (["ask", "nile", "forecast", "--column", "rain"], "unknown column"),
         (["run", "prophet", "nile"], "unknown tool 'prophet'"),
         (["run", "changepoints", "nile", "--arg", "n_bkps"], "bad --arg 'n_bkps'"),
-        (["run", "changepoints", "nile", "--arg", "n_bkps=-3"], "invalid arguments for changepoints"),
-        (["run", "changepoints", "nile", "--arg", "colour=red"], "invalid arguments for changepoints"),
+        (
+            ["run", "changepoints", "nile", "--arg", "n_bkps=-3"],
+            "invalid arguments for changepoints",
+        ),
+        (
+            ["run", "changepoints", "nile", "--arg", "colour=red"],
+            "invalid arguments for changepoints",
+        ),
         (["run", "changepoints", "{d}/short.csv"], "needs at least"),
-        (["ask", "nile", "find change points", "--backbone", "gpt-17"], "unknown backbone 'gpt-17'"),
+        (
+            ["ask", "nile", "find change points", "--backbone", "gpt-17"],
+            "unknown backbone 'gpt-17'",
+        ),
         (["ask", "nile", "   "], "prompt is empty"),
-        (["ask", "nile", "where does the flow change?", "--writer", "openai", "--writer-strict"],
-         "unreachable"),
+        (
+            ["ask", "nile", "where does the flow change?", "--writer", "openai", "--writer-strict"],
+            "unreachable",
+        ),
         (["ask", "nile", "where does the flow change?", "--writer", "poet"], "unknown writer"),
     ],
 )
@@ -160,7 +191,9 @@ def test_eval_prints_metrics(capsys):
     for key in ("accuracy", "macro_f1", "reject_precision", "reject_recall", "topk_recall"):
         assert 0.0 <= metrics[key] <= 1.0
     assert main(["eval", "--router", "keyword"]) == 0
-    assert capsys.readouterr().out.startswith(f"n={metrics['n']}  accuracy={metrics['accuracy']:.3f}")
+    assert capsys.readouterr().out.startswith(
+        f"n={metrics['n']}  accuracy={metrics['accuracy']:.3f}"
+    )
 
 
 def test_blas_threads_limited_unless_the_user_chose(monkeypatch):

@@ -19,15 +19,22 @@ TOOLS = {
     "breaks": "breaks: find change points where the level of a series shifts, structural breaks.",
 }
 TEMPLATES = {
-    "forecaster": ["forecast the next {n} {u}", "predict {x} for the coming {u}", "what will {x} be in {n} {u}"],
+    "forecaster": [
+        "forecast the next {n} {u}",
+        "predict {x} for the coming {u}",
+        "what will {x} be in {n} {u}",
+    ],
     "breaks": ["find the change points in {x}", "when did {x} shift", "detect breaks in {x}"],
     "reject": ["tell me a joke about {x}", "send an email to my boss", "book a flight to {u}"],
 }
 
 
 def _fill(t: str, rng: random.Random) -> str:
-    return t.format(n=rng.choice([3, 6, 12]), u=rng.choice(["months", "weeks", "Lima"]),
-                    x=rng.choice(["sales", "traffic", "rain", "demand"]))
+    return t.format(
+        n=rng.choice([3, 6, 12]),
+        u=rng.choice(["months", "weeks", "Lima"]),
+        x=rng.choice(["sales", "traffic", "rain", "demand"]),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,16 +46,22 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
     for label, templates in TEMPLATES.items():
         seen: set[str] = set()
         while len(seen) < 30:
-            seen.add(_fill(rng.choice(templates), rng) + rng.choice(["", " please", " now", " asap"]))
-        (corpus / f"{label}.jsonl").write_text("".join(json.dumps({"prompt": p}) + "\n" for p in sorted(seen)))
+            seen.add(
+                _fill(rng.choice(templates), rng) + rng.choice(["", " please", " now", " asap"])
+            )
+        (corpus / f"{label}.jsonl").write_text(
+            "".join(json.dumps({"prompt": p}) + "\n" for p in sorted(seen))
+        )
     store = root / "store"
     train(out=store, tools=TOOLS, corpus=corpus, epochs=20, progress=False)
     series = root / "s.csv"
     series.write_text("t,y\n" + "".join(f"{i},{np.sin(i / 3):.4f}\n" for i in range(40)))
-    lines = [{"prompt": "forecast the next 6 weeks", "tool": "forecaster", "series": "s.csv"},
-             {"prompt": "when did demand shift", "tool": "breaks"},
-             {"prompt": "tell me a joke about rain", "tool": "reject", "series": str(series)},
-             {"prompt": "predict sales for the coming months", "tool": "forecaster"}]
+    lines = [
+        {"prompt": "forecast the next 6 weeks", "tool": "forecaster", "series": "s.csv"},
+        {"prompt": "when did demand shift", "tool": "breaks"},
+        {"prompt": "tell me a joke about rain", "tool": "reject", "series": str(series)},
+        {"prompt": "predict sales for the coming months", "tool": "forecaster"},
+    ]
     file = root / "eval.jsonl"
     file.write_text("".join(json.dumps(x) + "\n" for x in lines))
     return {"corpus": corpus, "store": store, "file": file, "n": len(lines)}

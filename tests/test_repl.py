@@ -19,8 +19,13 @@ from chronoken.tools import registry
 
 def _run(lines: list[str], ask_fn, series=None):
     out, err = io.StringIO(), io.StringIO()
-    repl = Repl(series or Series(np.arange(50.0)), ask_fn=ask_fn, stdin=io.StringIO("\n".join(lines) + "\n"),
-                stdout=out, stderr=err)
+    repl = Repl(
+        series or Series(np.arange(50.0)),
+        ask_fn=ask_fn,
+        stdin=io.StringIO("\n".join(lines) + "\n"),
+        stdout=out,
+        stderr=err,
+    )
     assert repl.loop() == 0
     return repl, out.getvalue(), err.getvalue()
 
@@ -39,15 +44,27 @@ class Recorder:
 def test_questions_commands_and_save(tmp_path):
     rec = Recorder()
     target = tmp_path / "r.md"
-    lines = ["forecast 3 steps", ":help", ":tools", ":bogus", "please fail", ":save " + str(target),
-             ":load nile", "and now?", ":quit", "never reached"]
+    lines = [
+        "forecast 3 steps",
+        ":help",
+        ":tools",
+        ":bogus",
+        "please fail",
+        ":save " + str(target),
+        ":load nile",
+        "and now?",
+        ":quit",
+        "never reached",
+    ]
     _, out, err = _run(lines, rec)
     assert [p for _, p in rec.calls] == ["forecast 3 steps", "please fail", "and now?"]
     assert "REPORT for 'forecast 3 steps' on 50 points" in out
     assert ":load FILE" in out  # help
     assert all(f"{t.name}: {t.summary}" in out for t in registry().values())
     assert "error: unknown command ':bogus'" in err and "error: the router broke" in err
-    assert target.read_text() == "REPORT for 'forecast 3 steps' on 50 points"  # the last good report
+    assert (
+        target.read_text() == "REPORT for 'forecast 3 steps' on 50 points"
+    )  # the last good report
     assert "loaded nile" in out and rec.calls[-1][0].n_samples == 100  # the new series is used
     assert "never reached" not in [p for _, p in rec.calls]
 
@@ -75,8 +92,12 @@ def test_chat_subprocess_with_the_real_agent(tmp_path):
     report = tmp_path / "chat.md"
     script = f"where does the flow change?\n:save {report}\n:quit\n"
     proc = subprocess.run(
-        [sys.executable, "-m", "chronoken.agent.cli", "chat", "nile"], input=script,
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        [sys.executable, "-m", "chronoken.agent.cli", "chat", "nile"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
         env={**os.environ, "MPLBACKEND": "Agg"},
     )
     assert proc.returncode == 0, proc.stderr

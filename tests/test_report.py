@@ -53,12 +53,16 @@ class Demo(Tool):
 
 def _result(**diag) -> ToolResult:
     return ToolResult(
-        tool="demo", model="AR(2)", params={"level": 4.56789, "phi": [0.5, -0.25]},
+        tool="demo",
+        model="AR(2)",
+        params={"level": 4.56789, "phi": [0.5, -0.25]},
         fit={"aicc": 101.25, "rmse": 0.4321},
         diagnostics=diag,
         selection=[
             Candidate(name="AR(1)", score=110.5, criterion="AICc (lower is better)"),
-            Candidate(name="AR(2)", score=101.25, criterion="AICc (lower is better)", selected=True),
+            Candidate(
+                name="AR(2)", score=101.25, criterion="AICc (lower is better)", selected=True
+            ),
             Candidate(name="AR(3)", score=None, criterion="AICc (lower is better)"),
         ],
         notes=["the last 2 values were interpolated."],
@@ -75,11 +79,20 @@ def _series(n: int = 30, gap: bool = True) -> Series:
 
 
 def test_report_sections_come_from_the_data():
-    decision = Decision("demo", [Cand("demo", 0.91, 0.873), Cand("arima", 0.05, 0.1), Cand("reject", 0.04, None)])
+    decision = Decision(
+        "demo", [Cand("demo", 0.91, 0.873), Cand("arima", 0.05, 0.1), Cand("reject", 0.04, None)]
+    )
     tool, series = Demo(), _series()
     filled = fill_rules(tool, "what comes in the next 7 steps?")
-    text = build_report(question="what comes in the next 7 steps?", series=series, decision=decision,
-                        tool=tool, result=_result(ljung_box_p=0.2), filled=filled, figure_path="fig.png")
+    text = build_report(
+        question="what comes in the next 7 steps?",
+        series=series,
+        decision=decision,
+        tool=tool,
+        result=_result(ljung_box_p=0.2),
+        filled=filled,
+        figure_path="fig.png",
+    )
     assert text.startswith("# what comes in the next 7 steps?")
     assert series.describe().splitlines()[0] in text  # the series description
     assert "| 1 | demo | 0.91 | 0.873 |" in text and "| 3 | reject | 0.04 | - |" in text
@@ -105,15 +118,19 @@ def test_findings_are_not_repeated():
             names = ", ".join(f"{c.name} ({c.score})" for c in result.selection)
             return f"Candidates: {names}. Notes: {' '.join(result.notes)}"
 
-    text = build_report(question="q", series=_series(), decision=Decision("demo"), tool=Verbose(),
-                        result=_result())
+    text = build_report(
+        question="q", series=_series(), decision=Decision("demo"), tool=Verbose(), result=_result()
+    )
     assert "| AR(1) | 110.5 |" not in text and "(scores in the findings)" in text
     assert text.lower().count("the last 2 values were interpolated") == 1
 
 
 def test_caveats_for_failed_diagnostics():
-    found = failed_diagnostics(_result(ljung_box_p=0.012, residuals={"jarque_bera_pvalue": 0.5},
-                                       converged=False, adf_p=0.001))
+    found = failed_diagnostics(
+        _result(
+            ljung_box_p=0.012, residuals={"jarque_bera_pvalue": 0.5}, converged=False, adf_p=0.001
+        )
+    )
     assert len(found) == 2
     assert "ljung_box_p = 0.012 < 0.05" in found[0]
     assert "converged is False" in found[1]  # adf_p is not a residual test: no caveat
@@ -124,7 +141,9 @@ def test_caveats_for_failed_diagnostics():
 def test_report_without_caveats_says_so():
     series = _series(n=80, gap=False)
     result = _result(ljung_box_p=0.4).model_copy(update={"notes": []})
-    text = build_report(question="q", series=series, decision=Decision("demo"), tool=Demo(), result=result)
+    text = build_report(
+        question="q", series=series, decision=Decision("demo"), tool=Demo(), result=result
+    )
     assert "## Caveats\n\nNone noted." in text and "## Figure" not in text
 
 

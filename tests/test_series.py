@@ -48,8 +48,11 @@ def test_csv_numeric_time_named(tmp_path) -> None:
 
 def test_json_forms(tmp_path) -> None:
     p = tmp_path / "a.json"
-    p.write_text(json.dumps({"values": [[1, 2], [3, 4], [5, 6]], "names": ["u", "v"],
-                             "coords": [[0, 0], [1, 0]]}))
+    p.write_text(
+        json.dumps(
+            {"values": [[1, 2], [3, 4], [5, 6]], "names": ["u", "v"], "coords": [[0, 0], [1, 0]]}
+        )
+    )
     s = Series.load(p)
     assert s.names == ["u", "v"] and s.coords.shape == (2, 2)
     p.write_text(json.dumps({"x": [1, 2, 3], "y": [4, 5, 6]}))

@@ -32,8 +32,15 @@ Selected model: **mean shift (1 change point)**.
 
 Interval level 0.95; BIC 1234.5.
 """
-PAYLOAD = {"question": "where does the flow change?", "result": {"change_points": ["1898"],
-           "means": [1097.75, 849.97], "fit": {"bic": 1234.5}, "level": 0.95}}
+PAYLOAD = {
+    "question": "where does the flow change?",
+    "result": {
+        "change_points": ["1898"],
+        "means": [1097.75, 849.97],
+        "fit": {"bic": 1234.5},
+        "level": 0.95,
+    },
+}
 
 
 # ----------------------------------------------------------------- a chat-completions server
@@ -50,8 +57,13 @@ class _Handler(BaseHTTPRequestHandler):
             "object": "chat.completion",
             "created": 0,
             "model": body.get("model", "test"),
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": self.server.respond(body)}}],  # type: ignore[attr-defined]
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": self.server.respond(body)},
+                }
+            ],  # type: ignore[attr-defined]
             "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
         }
         data = json.dumps(reply).encode()
@@ -178,8 +190,13 @@ def tiny_llama(tmp_path_factory) -> Path:
         tokenizer_file=str(tok_file), bos_token="<s>", eos_token="</s>", unk_token="<unk>"
     )
     cfg = transformers.LlamaConfig(
-        vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=2048,
+        vocab_size=len(tok),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
     )
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("tiny-llama")
@@ -219,8 +236,9 @@ def test_ask_with_the_openai_writer(chat_server):
         return f"The {payload['tool']} tool's model is {result['model']}; its {name} is {value}."
 
     server.respond = respond
-    answer = chronoken.ask("nile", "where does the flow change?",
-                           writer=OpenAIWriter(base_url=url, model="local"))
+    answer = chronoken.ask(
+        "nile", "where does the flow change?", writer=OpenAIWriter(base_url=url, model="local")
+    )
     assert answer.writer == "openai (local)" and not any("writer" in n for n in answer.notes)
     assert answer.report.startswith(f"The {answer.tool} tool's model is {answer.result.model}")
     assert "checked against the result" in answer.report

@@ -30,12 +30,37 @@ if TYPE_CHECKING:
     from chronoken.series import Series
 
 _UNITS = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
     "nineteen",
 ]
-_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
-         "eighty": 80, "ninety": 90}
+_TENS = {
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+}
 _MISSING = object()  # "the text states no readable value"
 _NUMBER = re.compile(r"[-+]?(?:\d+(?:,\d{3})*(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?")
 
@@ -164,8 +189,15 @@ def _literal_key(key: str, info: FieldInfo) -> Any:
 
 
 #: Seconds per calendar unit, to turn "the next 2 years" into steps of a dated series.
-_UNIT_SECONDS = {"minute": 60.0, "hour": 3600.0, "day": 86400.0, "week": 604800.0,
-                 "month": 2629800.0, "quarter": 7889400.0, "year": 31557600.0}
+_UNIT_SECONDS = {
+    "minute": 60.0,
+    "hour": 3600.0,
+    "day": 86400.0,
+    "week": 604800.0,
+    "month": 2629800.0,
+    "quarter": 7889400.0,
+    "year": 31557600.0,
+}
 _UNIT = re.compile(r"\s*(?:more\s+|further\s+)?(minute|hour|day|week|month|quarter|year)s?\b")
 
 
@@ -187,7 +219,9 @@ def read_field(text: str, info: FieldInfo) -> _Match | None:
         has_group = m.re.groups >= 1 and m.group(1) is not None
         captured = m.group(1) if has_group else None
         end = m.end(1) if has_group else m.end()
-        percent = bool(re.match(r"\s*(?:%|percent\b|per cent\b)", text[end:])) or "%" in (captured or "")
+        percent = bool(re.match(r"\s*(?:%|percent\b|per cent\b)", text[end:])) or "%" in (
+            captured or ""
+        )
         value = _convert(captured, info, percent)
         if value is _MISSING:
             continue
@@ -308,7 +342,9 @@ def foreign_settings(tool: Tool, text: str, taken: list[tuple[int, int]]) -> lis
             m = read_field(text, info)
             if m is None or _overlaps(m.span, taken) or m.text.strip() in vocabulary:
                 continue
-            entry = found.setdefault(name, {"value": m.value, "tools": [], "info": info, "span": m.span})
+            entry = found.setdefault(
+                name, {"value": m.value, "tools": [], "info": info, "span": m.span}
+            )
             entry["tools"].append(other.name)
     # one note per stated phrase: fields of different tools read from the same words are merged
     groups: list[list[str]] = []
@@ -322,7 +358,9 @@ def foreign_settings(tool: Tool, text: str, taken: list[tuple[int, int]]) -> lis
     notes = []
     for group in groups:
         first = found[group[0]]
-        what = re.split(r"\.(?:\s|$)|[;:(]|,\s*e\.g|\s-\s", first["info"].description or "")[0].strip()
+        what = re.split(r"\.(?:\s|$)|[;:(]|,\s*e\.g|\s-\s", first["info"].description or "")[
+            0
+        ].strip()
         what = (what[0].lower() + what[1:]) if what else group[0]
         asked = " / ".join(f"{n} = {_fmt(found[n]['value'])}" for n in group)
         others = sorted({t for n in group for t in found[n]["tools"]})

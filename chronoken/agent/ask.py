@@ -25,14 +25,23 @@ class Answer(BaseModel):
     question: str = Field(description="The prompt as asked.")
     series: str = Field(description="Where the series came from (file, example or 'in memory').")
     description: str = Field(description="The series description the router read.")
-    tool: str | None = Field(description="The tool that answered; None when the request was rejected.")
-    args: dict[str, Any] = Field(default_factory=dict, description="The arguments used (all fields).")
-    args_stated: dict[str, Any] = Field(
-        default_factory=dict, description="The arguments read from the prompt (the rest are defaults)."
+    tool: str | None = Field(
+        description="The tool that answered; None when the request was rejected."
     )
-    args_source: str = Field("rules", description="'rules' or 'model' (the backbone wrote the JSON).")
+    args: dict[str, Any] = Field(
+        default_factory=dict, description="The arguments used (all fields)."
+    )
+    args_stated: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The arguments read from the prompt (the rest are defaults).",
+    )
+    args_source: str = Field(
+        "rules", description="'rules' or 'model' (the backbone wrote the JSON)."
+    )
     result: SerializeAsAny[ToolResult] | None = Field(None, description="The tool's Result.")
-    decision: Any = Field(None, description="The routing decision: candidates with both stages' scores.")
+    decision: Any = Field(
+        None, description="The routing decision: candidates with both stages' scores."
+    )
     report: str = Field(description="The report in markdown.")
     writer: str = Field("template", description="Who wrote the report.")
     notes: list[str] = Field(
@@ -152,14 +161,25 @@ def ask(
         template = rep.reject_report(
             question=prompt, series=s, decision=decision, description=description
         )
-        payload = {"question": prompt, "series": description, "tool": None, "routing": _dump(decision)}
+        payload = {
+            "question": prompt,
+            "series": description,
+            "tool": None,
+            "routing": _dump(decision),
+        }
         written = write(template, payload)
         lap("report", t)
         marks["total"] = round(1000.0 * (time.perf_counter() - t0), 2)
         return Answer(
-            question=prompt, series=source, description=description, tool=None, decision=decision,
-            report=_with_notice(written.report, written.notice), writer=written.writer,
-            notes=[written.notice] if written.notice else [], timings=marks,
+            question=prompt,
+            series=source,
+            description=description,
+            tool=None,
+            decision=decision,
+            report=_with_notice(written.report, written.notice),
+            writer=written.writer,
+            notes=[written.notice] if written.notice else [],
+            timings=marks,
         )
 
     tool = get(decision.tool)
@@ -177,10 +197,18 @@ def ask(
         try:
             figure.savefig(saved, dpi=120, bbox_inches="tight")
         except (OSError, ValueError) as exc:
-            raise ChronokenError(f"cannot save the figure to {saved} ({exc}). Check the path and extension.") from None
+            raise ChronokenError(
+                f"cannot save the figure to {saved} ({exc}). Check the path and extension."
+            ) from None
     template = rep.build_report(
-        question=prompt, series=s, decision=decision, tool=tool, result=result, filled=filled,
-        figure_path=saved, description=description,
+        question=prompt,
+        series=s,
+        decision=decision,
+        tool=tool,
+        result=result,
+        filled=filled,
+        figure_path=saved,
+        description=description,
     )
     payload = {
         "question": prompt,

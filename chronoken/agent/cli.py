@@ -38,7 +38,9 @@ def _write_text(path: str, text: str) -> None:
     try:
         Path(path).write_text(text)
     except OSError as exc:
-        raise ChronokenError(f"cannot write {path} ({exc.strerror}). Check the folder exists.") from None
+        raise ChronokenError(
+            f"cannot write {path} ({exc.strerror}). Check the folder exists."
+        ) from None
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -48,7 +50,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
     writer: Any = args.writer
     if writer is not None and args.writer_strict:
         writer = {"kind": writer, "strict": True}
-    answer = ask(series, args.prompt, backbone=args.backbone, writer=writer, figure_path=args.figure)
+    answer = ask(
+        series, args.prompt, backbone=args.backbone, writer=writer, figure_path=args.figure
+    )
     if args.report:
         _write_text(args.report, answer.report)
     print(answer.to_json() if args.json else answer.report)
@@ -85,8 +89,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as exc:
             raise ChronokenError(f"cannot save the figure to {args.figure} ({exc}).") from None
     if args.json:
-        payload = {"tool": tool.name, "args": parsed.model_dump(mode="json"),
-                   "result": result.model_dump(mode="json")}
+        payload = {
+            "tool": tool.name,
+            "args": parsed.model_dump(mode="json"),
+            "result": result.model_dump(mode="json"),
+        }
         print(json.dumps(payload, indent=2))
     else:
         print(f"# {tool.name}: {result.model}\n")
@@ -126,7 +133,7 @@ def cmd_examples(args: argparse.Namespace) -> int:
         extra = ", with sensor coordinates" if s.coords is not None else ""
         print(f"{name}: {s.n_samples} observations, channels {', '.join(s.names)}{extra}")
         print(textwrap.indent(textwrap.fill(entry["description"], 92), "    "))
-    print("\nUse one by name, e.g. `chronoken ask nile \"where does the flow change?\"`.")
+    print('\nUse one by name, e.g. `chronoken ask nile "where does the flow change?"`.')
     return 0
 
 
@@ -153,14 +160,19 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show tracebacks")
     parser = argparse.ArgumentParser(
-        prog="chronoken", description="Ask a time series a question in plain English.",
+        prog="chronoken",
+        description="Ask a time series a question in plain English.",
         parents=[common],
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def source_opts(p: argparse.ArgumentParser) -> None:
-        p.add_argument("source", metavar="FILE_OR_EXAMPLE", help="series file or bundled example name")
-        p.add_argument("--column", action="append", help="channel(s) to use (repeat or comma-separate)")
+        p.add_argument(
+            "source", metavar="FILE_OR_EXAMPLE", help="series file or bundled example name"
+        )
+        p.add_argument(
+            "--column", action="append", help="channel(s) to use (repeat or comma-separate)"
+        )
         p.add_argument("--time", help="name of the time column")
 
     p = sub.add_parser("ask", parents=[common], help="answer one question about a series")
@@ -171,8 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figure", metavar="OUT.png", help="save the figure there")
     p.add_argument("--backbone", help="router backbone (default: WordLlama; or an HF model path)")
     p.add_argument("--writer", help="report writer: template (default), openai or hf")
-    p.add_argument("--writer-strict", action="store_true",
-                   help="fail (exit 2) instead of falling back to the template when the writer fails")
+    p.add_argument(
+        "--writer-strict",
+        action="store_true",
+        help="fail (exit 2) instead of falling back to the template when the writer fails",
+    )
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("run", parents=[common], help="run one tool directly")
@@ -203,8 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", parents=[common], help="evaluate routing on a labelled prompt file")
-    p.add_argument("file", nargs="?", default=None, help="JSONL of prompts (default: the held-out set)")
-    p.add_argument("--router", default="toolken+", choices=["toolken", "toolken+", "similarity", "keyword"])
+    p.add_argument(
+        "file", nargs="?", default=None, help="JSONL of prompts (default: the held-out set)"
+    )
+    p.add_argument(
+        "--router", default="toolken+", choices=["toolken", "toolken+", "similarity", "keyword"]
+    )
     p.add_argument("--backbone")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)

@@ -149,7 +149,9 @@ class Repl:
     def loop(self) -> int:
         """Run until :quit or end of input; returns the exit status (0)."""
         first = self.series.describe().splitlines()[0]
-        self.say(f"chronoken chat on {self.series.source or 'a series'}: {first}\nType :help for commands.")
+        self.say(
+            f"chronoken chat on {self.series.source or 'a series'}: {first}\nType :help for commands."
+        )
         for line in self.lines():
             if not self.handle(line):
                 break

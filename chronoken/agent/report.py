@@ -52,7 +52,9 @@ def fmt(value: Any) -> str:
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(fmt(c) if not isinstance(c, str) else c for c in r) + " |" for r in rows]
+    lines += [
+        "| " + " | ".join(fmt(c) if not isinstance(c, str) else c for c in r) + " |" for r in rows
+    ]
     return "\n".join(lines)
 
 
@@ -94,8 +96,11 @@ def routing_section(decision: Any, tool: Tool | None, top: int = 3) -> str:
     lines = [f"## Tool: {chosen}", ""]
     if tool is not None:
         lines += [f"{tool.summary}", ""]
-    lines += [head + ". Top candidates (toolken score from the frozen backbone's toolken head; "
-              "rerank score from the reranker that reads each tool's documentation):", ""]
+    lines += [
+        head + ". Top candidates (toolken score from the frozen backbone's toolken head; "
+        "rerank score from the reranker that reads each tool's documentation):",
+        "",
+    ]
     if rows:
         lines.append(_table(["rank", "tool", "toolken score", "rerank score"], rows))
     return "\n".join(lines)
@@ -112,13 +117,18 @@ def model_section(result: ToolResult, filled: FilledArgs | None, findings: str =
     if filled is not None:
         used = filled.args.model_dump()
         stated = set(filled.stated)
-        parts = [f"{k} = {fmt(v)}{' (from the request)' if k in stated else ''}" for k, v in used.items()]
+        parts = [
+            f"{k} = {fmt(v)}{' (from the request)' if k in stated else ''}" for k, v in used.items()
+        ]
         if parts:
             lines += ["", "Arguments: " + "; ".join(parts) + "."]
         if filled.log:
             lines += ["", *(f"- {_sentence(n)}" for n in filled.log)]
     if result.params:
-        lines += ["", "Parameters: " + "; ".join(f"{k} = {fmt(v)}" for k, v in _flatten(result.params)) + "."]
+        lines += [
+            "",
+            "Parameters: " + "; ".join(f"{k} = {fmt(v)}" for k, v in _flatten(result.params)) + ".",
+        ]
     listed = bool(result.selection) and all(c.name in findings for c in result.selection)
     if result.selection and not listed:
         # candidates scored under different criteria (e.g. an approximate screen, then the exact
@@ -126,25 +136,42 @@ def model_section(result: ToolResult, filled: FilledArgs | None, findings: str =
         crits = list(dict.fromkeys(c.criterion for c in result.selection))
         ranked = sorted(
             result.selection,
-            key=lambda c: (crits.index(c.criterion), c.score is None, c.score if c.score is not None else 0),
+            key=lambda c: (
+                crits.index(c.criterion),
+                c.score is None,
+                c.score if c.score is not None else 0,
+            ),
         )
         if len(crits) == 1:
             rows = [[c.name, _cand_score(c), "selected" if c.selected else ""] for c in ranked]
             table = _table(["model", "score", ""], rows)
             lines += ["", f"Candidates compared ({crits[0]}):", "", table]
         else:
-            rows = [[c.name, c.criterion, _cand_score(c), "selected" if c.selected else ""] for c in ranked]
+            rows = [
+                [c.name, c.criterion, _cand_score(c), "selected" if c.selected else ""]
+                for c in ranked
+            ]
             table = _table(["model", "criterion", "score", ""], rows)
             lines += ["", "Candidates compared (ranked within each criterion):", "", table]
     chosen = [c for c in result.selection if c.selected]
-    crit = chosen[0].criterion if chosen else (result.selection[0].criterion if result.selection else "")
-    beaten = list(dict.fromkeys(
-        c.name for c in result.selection
-        if not c.selected and c.score is not None and c.criterion == crit
-    ))
+    crit = (
+        chosen[0].criterion
+        if chosen
+        else (result.selection[0].criterion if result.selection else "")
+    )
+    beaten = list(
+        dict.fromkeys(
+            c.name
+            for c in result.selection
+            if not c.selected and c.score is not None and c.criterion == crit
+        )
+    )
     if beaten:
-        lines += ["", f"It was preferred over {len(beaten)} other candidate(s) by {crit}: "
-                  f"{'; '.join(beaten)}{' (scores in the findings)' if listed else ''}."]
+        lines += [
+            "",
+            f"It was preferred over {len(beaten)} other candidate(s) by {crit}: "
+            f"{'; '.join(beaten)}{' (scores in the findings)' if listed else ''}.",
+        ]
     return "\n".join(lines)
 
 
@@ -171,8 +198,12 @@ def failed_diagnostics(result: ToolResult) -> list[str]:
         if isinstance(value, bool):
             if not value and re.search(r"converge|ok|pass|stable|valid|success", leaf, re.I):
                 out.append(f"diagnostic {key} is False: the check did not pass.")
-        elif (isinstance(value, (int, float)) and _P_VALUE.search(leaf)
-              and _FAIL_WHEN_SMALL.search(key) and value < ALPHA):
+        elif (
+            isinstance(value, (int, float))
+            and _P_VALUE.search(leaf)
+            and _FAIL_WHEN_SMALL.search(key)
+            and value < ALPHA
+        ):
             out.append(
                 f"{key} = {fmt(float(value))} < {ALPHA}: the residual check fails at the 5% "
                 "level, so the model leaves structure unexplained; treat intervals with care."
@@ -233,7 +264,9 @@ def build_report(
         "## Findings\n\n" + findings,
     ]
     cav = caveats(series, tool, result, filled, extra_caveats, findings)
-    parts.append("## Caveats\n\n" + ("\n".join(f"- {_sentence(c)}" for c in cav) if cav else "None noted."))
+    parts.append(
+        "## Caveats\n\n" + ("\n".join(f"- {_sentence(c)}" for c in cav) if cav else "None noted.")
+    )
     if figure_path:
         parts.append(f"## Figure\n\n![{tool.name} figure]({figure_path})")
     return "\n\n".join(parts) + "\n"
@@ -256,8 +289,11 @@ def reject_report(
         "",
     ]
     lines += [f"- **{t.name}**: {t.summary}" for t in tools.values()]
-    lines += ["", "Ask one of these (e.g. name a horizon to forecast, or ask where the behaviour "
-              "changes), or run a tool directly with `chronoken run TOOL FILE`."]
+    lines += [
+        "",
+        "Ask one of these (e.g. name a horizon to forecast, or ask where the behaviour "
+        "changes), or run a tool directly with `chronoken run TOOL FILE`.",
+    ]
     return "\n".join(lines) + "\n\n" + series_section(series, description) + "\n"
 
 

@@ -117,7 +117,11 @@ def check_prose(prose: str, template: str, payload: dict[str, Any]) -> list[str]
 
 def _checked(prose: str | None, template: str, payload: dict[str, Any], who: str) -> Written:
     if not prose or not prose.strip():
-        return Written(template, "template", f"the {who} writer returned no text; the template report is shown.")
+        return Written(
+            template,
+            "template",
+            f"the {who} writer returned no text; the template report is shown.",
+        )
     bad = check_prose(prose, template, payload)
     if bad:
         shown = ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else "")
@@ -185,7 +189,9 @@ class OpenAIWriter:
         try:
             import openai
         except ImportError:
-            return _fallback(template, self.name, "the openai writer needs `pip install openai`.", self.strict)
+            return _fallback(
+                template, self.name, "the openai writer needs `pip install openai`.", self.strict
+            )
         try:
             client = openai.OpenAI(
                 base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=0
@@ -196,17 +202,22 @@ class OpenAIWriter:
             prose = reply.choices[0].message.content
         except openai.APIConnectionError:
             return _fallback(
-                template, self.name,
+                template,
+                self.name,
                 f"the writer endpoint {where} is unreachable; start the server or set "
                 "OPENAI_BASE_URL, or use the default template writer.",
                 self.strict,
             )
         except (openai.OpenAIError, AttributeError, IndexError, TypeError) as exc:
-            return _fallback(template, self.name, f"the writer endpoint {where} failed ({exc}).", self.strict)
+            return _fallback(
+                template, self.name, f"the writer endpoint {where} failed ({exc}).", self.strict
+            )
         written = _checked(prose, template, payload, f"openai ({self.model})")
         if written.notice and self.strict:
-            raise WriterError(written.notice.replace("the template report is shown instead.", "") +
-                              "Drop --writer-strict to fall back to the template.")
+            raise WriterError(
+                written.notice.replace("the template report is shown instead.", "")
+                + "Drop --writer-strict to fall back to the template."
+            )
         return written
 
 
@@ -229,8 +240,14 @@ class HFWriter:
 
     name = "hf"
 
-    def __init__(self, backbone: Any, *, strict: bool = False, max_chars: int = 2000,
-                 max_new_tokens: int = 256) -> None:
+    def __init__(
+        self,
+        backbone: Any,
+        *,
+        strict: bool = False,
+        max_chars: int = 2000,
+        max_new_tokens: int = 256,
+    ) -> None:
         if not can_generate(backbone):
             raise WriterError(
                 "the hf writer needs a generative backbone (an HF causal LM); pass --backbone "
@@ -247,7 +264,9 @@ class HFWriter:
 
     def write(self, template: str, payload: dict[str, Any]) -> Written:
         try:
-            prose = self.backbone.generate(self.prompt(template), max_new_tokens=self.max_new_tokens)
+            prose = self.backbone.generate(
+                self.prompt(template), max_new_tokens=self.max_new_tokens
+            )
         except Exception as exc:  # any model failure falls back to the template
             return _fallback(template, self.name, f"the hf writer failed ({exc}).", self.strict)
         written = _checked(prose, template, payload, "hf")

@@ -63,7 +63,9 @@ def _descriptions(examples: list[Any], base: Path | None) -> list[str]:
             try:
                 cache[key] = Series.load(p).describe()
             except ChronokenError as exc:
-                raise RouterError(f"cannot describe the series {ex.series} of an eval line: {exc}") from None
+                raise RouterError(
+                    f"cannot describe the series {ex.series} of an eval line: {exc}"
+                ) from None
         out.append(cache[key])
     return out
 
@@ -149,7 +151,11 @@ def format_table(metrics: dict[str, Any]) -> str:
     conf = metrics["confusion"]
     cols = list(next(iter(conf.values())).keys()) if conf else []
     short = [c[:8] for c in cols]
-    lines += ["", "confusion (rows: true, columns: predicted)", f"{'':<14}" + "".join(f"{c:>9}" for c in short)]
+    lines += [
+        "",
+        "confusion (rows: true, columns: predicted)",
+        f"{'':<14}" + "".join(f"{c:>9}" for c in short),
+    ]
     for t, row in conf.items():
         lines.append(f"{t:<14}" + "".join(f"{row.get(c, 0):>9}" for c in cols))
     return "\n".join(lines)

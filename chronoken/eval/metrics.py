@@ -11,7 +11,9 @@ def _safe(num: float, den: float) -> float:
     return float(num / den) if den else 0.0
 
 
-def per_class(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]) -> dict[str, dict]:
+def per_class(
+    y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]
+) -> dict[str, dict]:
     """precision, recall, f1 and support of each class."""
     out = {}
     for c in classes:
@@ -24,7 +26,9 @@ def per_class(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[st
     return out
 
 
-def confusion(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]) -> dict[str, dict[str, int]]:
+def confusion(
+    y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]
+) -> dict[str, dict[str, int]]:
     """Counts as {true class: {predicted class: n}} over ``classes`` (rows and columns)."""
     table = {t: dict.fromkeys(classes, 0) for t in classes}
     for t, p in zip(y_true, y_pred, strict=True):
@@ -54,4 +58,6 @@ def classification(
 
 def percentile_ms(latencies_ms: Sequence[float], q: float) -> float:
     """The q-th percentile of latencies in milliseconds (0 when there are none)."""
-    return float(np.percentile(np.asarray(latencies_ms, dtype=float), q)) if len(latencies_ms) else 0.0
+    return (
+        float(np.percentile(np.asarray(latencies_ms, dtype=float), q)) if len(latencies_ms) else 0.0
+    )

@@ -67,7 +67,7 @@ def _clip(ids: list[int], limit: int = MAX_TOKENS) -> list[int]:
     if len(ids) <= limit:
         return ids
     half = limit // 2
-    return ids[:half] + ids[-(limit - half):]
+    return ids[:half] + ids[-(limit - half) :]
 
 
 class Backbone:
@@ -272,7 +272,7 @@ class HFBackbone(Backbone):
                 do_sample=False,
                 pad_token_id=self.tokenizer.pad_token_id,
             )
-        return self.tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        return self.tokenizer.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
 
     # ----------------------------------------------------------------- LoRA
     def add_lora(self, name: str, rank: int = 8, alpha: int = 16) -> list[Any]:
@@ -312,7 +312,9 @@ def _wordllama_files() -> tuple[Path, Path]:
     try:
         import wordllama
     except ImportError:
-        raise RouterError("the default backbone needs the wordllama package: pip install wordllama.") from None
+        raise RouterError(
+            "the default backbone needs the wordllama package: pip install wordllama."
+        ) from None
     root = Path(wordllama.__file__).parent
     return (
         root / "weights" / "l2_supercat_256.safetensors",

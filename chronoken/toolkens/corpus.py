@@ -86,7 +86,7 @@ def read_jsonl(path: Path, label: str | None = None) -> list[Example]:
             tool = obj.get("tool", label)
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
             raise RouterError(
-                f"{path}:{i} is not a JSON object with a \"prompt\" string. Each line must look "
+                f'{path}:{i} is not a JSON object with a "prompt" string. Each line must look '
                 'like {"prompt": "...", "tool": "..."}.'
             ) from None
         if not isinstance(prompt, str) or not isinstance(tool, str):
@@ -95,9 +95,7 @@ def read_jsonl(path: Path, label: str | None = None) -> list[Example]:
     return out
 
 
-def load_corpus(
-    classes: list[str], folder: str | Path | None = None
-) -> tuple[list[Example], str]:
+def load_corpus(classes: list[str], folder: str | Path | None = None) -> tuple[list[Example], str]:
     """Every training example of ``classes`` (deduplicated) and the corpus sha256.
 
     A class without a file is a RouterError naming the file to add.
@@ -184,7 +182,9 @@ def build_description_pool(seed: int = 0) -> list[str]:
     rng = np.random.default_rng(seed)
     out: list[str] = []
 
-    def add(values: object, time: object = None, names: object = None, coords: object = None) -> None:
+    def add(
+        values: object, time: object = None, names: object = None, coords: object = None
+    ) -> None:
         try:
             out.append(Series(values, time, names, coords).describe())
         except Exception:  # a describe() bug must not stop training
@@ -205,7 +205,10 @@ def build_description_pool(seed: int = 0) -> list[str]:
         mac = ds.macrodata.load_pandas().data
         cols = ["realgdp", "realcons", "realinv", "unemp", "infl"]
         dates = np.array(
-            [f"{int(y)}-{3 * int(q) - 2:02d}-01" for y, q in zip(mac["year"], mac["quarter"], strict=True)],
+            [
+                f"{int(y)}-{3 * int(q) - 2:02d}-01"
+                for y, q in zip(mac["year"], mac["quarter"], strict=True)
+            ],
             dtype="datetime64[D]",
         )
         add(mac[cols].to_numpy(), dates, cols)
@@ -236,8 +239,10 @@ def build_description_pool(seed: int = 0) -> list[str]:
         time = None
         if i % 3 == 0:
             f, _ = freqs[i % len(freqs)]
-            time = np.arange(np.datetime64("2001-01-01"), n, dtype="datetime64[D]") if f == "D" else (
-                np.datetime64("2010-01-01T00", "h") + np.arange(n).astype("timedelta64[h]")
+            time = (
+                np.arange(np.datetime64("2001-01-01"), n, dtype="datetime64[D]")
+                if f == "D"
+                else (np.datetime64("2010-01-01T00", "h") + np.arange(n).astype("timedelta64[h]"))
             )
         elif i % 3 == 1:
             time = np.cumsum(rng.uniform(0.5, 1.5, size=n))

@@ -49,7 +49,9 @@ class BagEncoder(nn.Module):
         d = int(embedding.shape[1])
         self.attn = nn.Parameter(torch.zeros(d)) if parts[0] == "attn" else None
         # One learned log-weight per vocabulary token (0 = WordLlama's plain mean).
-        self.token_weight = nn.Parameter(torch.zeros(int(embedding.shape[0]))) if token_weights else None
+        self.token_weight = (
+            nn.Parameter(torch.zeros(int(embedding.shape[0]))) if token_weights else None
+        )
         self.out_dim = d * len(parts)
         self._neg: torch.Tensor | None = None
 

@@ -51,7 +51,9 @@ class BagRouterModel(nn.Module):
         pooling, k (stage-1 candidates), rank (bilinear rank), features (reranker features).
     """
 
-    def __init__(self, backbone: WordLlamaBackbone, docs: list[str], config: dict[str, Any]) -> None:
+    def __init__(
+        self, backbone: WordLlamaBackbone, docs: list[str], config: dict[str, Any]
+    ) -> None:
         super().__init__()
         self.config = {**BAG_DEFAULTS, **config}
         self.backbone = backbone
@@ -64,7 +66,9 @@ class BagRouterModel(nn.Module):
         )
         self.head = ToolkenHead(self.encoder.out_dim + backbone.dim, self.n_classes)
         # Learned token weights per class: a lexical prior over the tokenizer's vocabulary.
-        self.lex = nn.Embedding(backbone.vocab_size, self.n_classes) if self.config["lexical"] else None
+        self.lex = (
+            nn.Embedding(backbone.vocab_size, self.n_classes) if self.config["lexical"] else None
+        )
         if self.lex is not None:
             nn.init.zeros_(self.lex.weight)
         self.reranker = BagReranker(
@@ -220,11 +224,18 @@ class HFRouterModel(nn.Module):
 
     def features(self, prompts: list[str], descriptions: list[str]) -> torch.Tensor:
         """Stage-1 context states (n, hidden) (frozen backbone, no adapter)."""
-        return self.backbone.hidden([self.context(p, d) for p, d in zip(prompts, descriptions, strict=True)])
+        return self.backbone.hidden(
+            [self.context(p, d) for p, d in zip(prompts, descriptions, strict=True)]
+        )
 
-    def pair_states(self, prompts: list[str], classes: list[int], grad: bool = False) -> torch.Tensor:
+    def pair_states(
+        self, prompts: list[str], classes: list[int], grad: bool = False
+    ) -> torch.Tensor:
         """Hidden states (m, hidden) at the end of doc + request for each (prompt, class) pair."""
-        texts = [CROSS_TEMPLATE.format(doc=self.docs[c], prompt=p) for p, c in zip(prompts, classes, strict=True)]
+        texts = [
+            CROSS_TEMPLATE.format(doc=self.docs[c], prompt=p)
+            for p, c in zip(prompts, classes, strict=True)
+        ]
         return self.backbone.hidden(texts, adapter=self.adapter, grad=grad)
 
     def next_token_logits(self, prompts: list[str], descriptions: list[str]) -> torch.Tensor:

@@ -109,7 +109,9 @@ class Router:
         with self._lock:
             p1, p2 = self.scorer.scores(prompts, descriptions, self.mode == "toolken+")
         per = 1000.0 * (time.perf_counter() - t0) / len(prompts)
-        return [self._decision(p1[i], None if p2 is None else p2[i], per) for i in range(len(prompts))]
+        return [
+            self._decision(p1[i], None if p2 is None else p2[i], per) for i in range(len(prompts))
+        ]
 
     def _decision(self, p1: np.ndarray, p2: np.ndarray | None, latency: float) -> RoutingDecision:
         if p2 is not None:

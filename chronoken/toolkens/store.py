@@ -34,7 +34,11 @@ def default_store(backbone_id: str) -> Path:
 
 
 def _rebuild_hint(backbone_id: str | None) -> str:
-    flag = "" if not backbone_id or backbone_id.startswith("wordllama") else f" --backbone {backbone_id}"
+    flag = (
+        ""
+        if not backbone_id or backbone_id.startswith("wordllama")
+        else f" --backbone {backbone_id}"
+    )
     return f"Rebuild it with `chronoken train{flag}`."
 
 
@@ -49,7 +53,9 @@ def save_store(folder: str | Path, tensors: dict[str, Any], metadata: dict[str, 
     save_file({k: v.contiguous() for k, v in sorted(tensors.items())}, str(tmp))
     tmp.replace(path / WEIGHTS)
     (path / WEIGHTS).chmod(0o644)  # safetensors writes 0600; the shipped store must be readable
-    (path / METADATA).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    (path / METADATA).write_text(
+        json.dumps(meta, indent=1, sort_keys=True) + "\n", encoding="utf-8"
+    )
     return path
 
 
@@ -75,14 +81,18 @@ def read_metadata(folder: str | Path, backbone_id: str | None = None) -> dict[st
     return meta
 
 
-def load_store(folder: str | Path, backbone_id: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+def load_store(
+    folder: str | Path, backbone_id: str | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(tensors, metadata) of a store; missing or corrupt files -> RouterError."""
     from safetensors.torch import load_file
 
     meta = read_metadata(folder, backbone_id)
     path = Path(folder) / WEIGHTS
     if not path.exists():
-        raise RouterError(f"the toolken store {Path(folder)} has no {WEIGHTS}. {_rebuild_hint(backbone_id)}")
+        raise RouterError(
+            f"the toolken store {Path(folder)} has no {WEIGHTS}. {_rebuild_hint(backbone_id)}"
+        )
     try:
         tensors = load_file(str(path))
     except Exception as exc:  # safetensors raises several types on a damaged header

@@ -145,7 +145,11 @@ def _fit_bag_stage1(
     ]
     if model.lex is not None:
         groups.append(
-            {"params": list(model.lex.parameters()), "lr": cfg["lex_lr"], "weight_decay": cfg["lex_weight_decay"]}
+            {
+                "params": list(model.lex.parameters()),
+                "lr": cfg["lex_lr"],
+                "weight_decay": cfg["lex_weight_decay"],
+            }
         )
     opt = torch.optim.AdamW(groups, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     weights = _class_weights(labels, model.n_classes)
@@ -158,8 +162,10 @@ def _fit_bag_stage1(
         model.train()
         texts = [augment(p, rng) for p in prompts]
         didx = torch.tensor(
-            [1 + rng.randrange(len(pool)) if pool and rng.random() < cfg["p_description"] else 0
-             for _ in texts]
+            [
+                1 + rng.randrange(len(pool)) if pool and rng.random() < cfg["p_description"] else 0
+                for _ in texts
+            ]
         )
         lists = model.token_lists(texts)
         desc = pool_feats[didx]
@@ -240,6 +246,7 @@ def _fit_bag_stage2(
         ],
         lr=cfg["rerank_lr"],
     )
+
     def val_loss() -> float:
         model.eval()
         with torch.no_grad():
@@ -341,7 +348,9 @@ def _train_bag(
         )
         out_idx = np.where(~inside)[0]
         for v, (texts, descs) in enumerate(zip(variants, vdescs, strict=True)):
-            p1, _ = sub.scores([texts[i] for i in out_idx], [descs[i] for i in out_idx], rerank=False)
+            p1, _ = sub.scores(
+                [texts[i] for i in out_idx], [descs[i] for i in out_idx], rerank=False
+            )
             oof[v][out_idx] = np.log(np.clip(p1, 1e-9, 1.0))
         members.append(sub.trainable_state())
         bar.update(cfg["max_epochs"])
@@ -492,7 +501,9 @@ def _train_hf(
         torch.manual_seed(seed + 100 + f)
         torch.nn.init.zeros_(model.head.weight)
         inside = np.concatenate([folds != f, folds != f])
-        _fit_hf_stage1(model, h[inside], lse[inside], y1[inside], cfg, seed + 100 + f, max(best_epoch, 1))
+        _fit_hf_stage1(
+            model, h[inside], lse[inside], y1[inside], cfg, seed + 100 + f, max(best_epoch, 1)
+        )
         with torch.no_grad():
             out = np.where(folds == f)[0]
             oof[out] = torch.log_softmax(model.head(h[out]), -1)
@@ -539,7 +550,9 @@ def _train_hf(
                 opt.step()
             with torch.no_grad():
                 s = model.reranker(vph, vlogp).masked_fill(~vcand, float("-inf"))
-                vloss = float(-torch.log_softmax(s, -1)[torch.arange(len(vy)), vy_t].clamp(min=-20).mean())
+                vloss = float(
+                    -torch.log_softmax(s, -1)[torch.arange(len(vy)), vy_t].clamp(min=-20).mean()
+                )
             if vloss < best[0] - 1e-4:
                 best, stale = (vloss, model.trainable_state()), 0
             else:
@@ -577,7 +590,9 @@ def _train_hf(
 
 
 # ----------------------------------------------------------------- entry point
-def _quick_metrics(model: Any, examples: list[Example], classes: list[str], descs: list[str]) -> dict:
+def _quick_metrics(
+    model: Any, examples: list[Example], classes: list[str], descs: list[str]
+) -> dict:
     from chronoken.eval.metrics import classification
 
     if not examples:
@@ -640,7 +655,9 @@ def train(
     t0 = time.perf_counter()
     bb = load_backbone(backbone)
     if lora and bb.kind != "hf":
-        raise RouterError("LoRA trains an adapter inside an HF backbone; use --backbone hf:<model>.")
+        raise RouterError(
+            "LoRA trains an adapter inside an HF backbone; use --backbone hf:<model>."
+        )
     docs = tool_docs(tools)
     classes = [*docs, REJECT]
     doc_texts = [docs[c] for c in docs] + [REJECT_DOC]

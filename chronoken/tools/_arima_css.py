@@ -134,8 +134,9 @@ def _arma_from_free(spec: Spec, u: np.ndarray) -> np.ndarray:
     """[phi, theta, Phi, Theta] from free parameters; every factor stationary or invertible."""
     p, q, P, Q = spec.p, spec.q, spec.P, spec.Q
     parts = np.split(u, np.cumsum([p, q, P, Q])[:-1])
-    return np.concatenate([_constrain(parts[0]), -_constrain(parts[1]),
-                           _constrain(parts[2]), -_constrain(parts[3])])
+    return np.concatenate(
+        [_constrain(parts[0]), -_constrain(parts[1]), _constrain(parts[2]), -_constrain(parts[3])]
+    )
 
 
 def css_fit(w: np.ndarray, spec: Spec, xw: np.ndarray | None = None) -> CssFit:
@@ -185,8 +186,14 @@ def css_fit(w: np.ndarray, spec: Spec, xw: np.ndarray | None = None) -> CssFit:
     if k_arma:
         # A coefficient running to the unit circle drifts off to infinity in the free space;
         # the evaluation cap stops it there and the root check below rejects the model.
-        sol = least_squares(lambda v: solve(v)[0] / scale, u, method="lm", xtol=1e-7, ftol=1e-7,
-                            max_nfev=MAX_NFEV_PER_PARAM * (k_arma + 1))
+        sol = least_squares(
+            lambda v: solve(v)[0] / scale,
+            u,
+            method="lm",
+            xtol=1e-7,
+            ftol=1e-7,
+            max_nfev=MAX_NFEV_PER_PARAM * (k_arma + 1),
+        )
         u = sol.x
     e, lin = solve(u)
     arma = _arma_from_free(spec, u)
@@ -207,11 +214,23 @@ def css_fit(w: np.ndarray, spec: Spec, xw: np.ndarray | None = None) -> CssFit:
     if k_c:
         params[0] = lin[0] * float(np.sum(ar))
     return CssFit(
-        spec, params, sigma2, float(loglik), n, n_total, float(aic), float(aicc), float(bic),
-        root, ok, "" if ok else f"AR/MA root at modulus {root:.3f} (< {MIN_ROOT}): rejected",
+        spec,
+        params,
+        sigma2,
+        float(loglik),
+        n,
+        n_total,
+        float(aic),
+        float(aicc),
+        float(bic),
+        root,
+        ok,
+        "" if ok else f"AR/MA root at modulus {root:.3f} (< {MIN_ROOT}): rejected",
     )
 
 
 def _failed(spec: Spec, n: int, n_params: int, reason: str) -> CssFit:
     nan = float("nan")
-    return CssFit(spec, np.zeros(n_params), nan, nan, n, n_params + 1, nan, nan, nan, nan, False, reason)
+    return CssFit(
+        spec, np.zeros(n_params), nan, nan, n, n_params + 1, nan, nan, nan, nan, False, reason
+    )

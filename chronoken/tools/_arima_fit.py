@@ -91,10 +91,17 @@ def estimate(
         model = _model(yw, spec, xw, simple=True)
         if not model.param_names:  # nothing to estimate, e.g. ARIMA(0,1,0) without drift
             return np.zeros(0), float(model.loglike(np.zeros(0))), True, "statespace", window
-        if start is not None and (len(start) != len(model.param_names) or not np.all(np.isfinite(start))):
+        if start is not None and (
+            len(start) != len(model.param_names) or not np.all(np.isfinite(start))
+        ):
             start = None
-        res = model.fit(start_params=start, disp=False, cov_type="none", method="lbfgs",
-                        maxiter=min(maxiter, 50))
+        res = model.fit(
+            start_params=start,
+            disp=False,
+            cov_type="none",
+            method="lbfgs",
+            maxiter=min(maxiter, 50),
+        )
     converged = bool((res.mle_retvals or {}).get("converged", True))
     return np.asarray(res.params, dtype=float), float(res.llf), converged, "statespace", window
 
@@ -125,8 +132,12 @@ def _estimate_innovations(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         p, details = innovations_mle(
-            x, order=(spec.p, 0, spec.q), seasonal_order=seasonal, demean=False,
-            start_params=arma_start, minimize_kwargs={"options": {"maxiter": maxiter}},
+            x,
+            order=(spec.p, 0, spec.q),
+            seasonal_order=seasonal,
+            demean=False,
+            start_params=arma_start,
+            minimize_kwargs={"options": {"maxiter": maxiter}},
         )
     arma = np.asarray(p.params, dtype=float)[:-1]  # drop sigma2 (SARIMAX concentrates it)
     ar, _ = full_polys(spec, arma)
@@ -153,14 +164,22 @@ def evaluate(
     """Filter the full series with ``params``: likelihood, fitted values, residuals, forecast."""
     from statsmodels.tsa.statespace import kalman_filter as kf
 
-    keep_forecasts = (kf.MEMORY_NO_PREDICTED_COV | kf.MEMORY_NO_FILTERED | kf.MEMORY_NO_GAIN
-                      | kf.MEMORY_NO_SMOOTHING | kf.MEMORY_NO_STD_FORECAST | kf.MEMORY_NO_PREDICTED)
+    keep_forecasts = (
+        kf.MEMORY_NO_PREDICTED_COV
+        | kf.MEMORY_NO_FILTERED
+        | kf.MEMORY_NO_GAIN
+        | kf.MEMORY_NO_SMOOTHING
+        | kf.MEMORY_NO_STD_FORECAST
+        | kf.MEMORY_NO_PREDICTED
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = _model(y, spec, exog, simple=False)
         names = list(model.param_names)
         res = model.filter(params, cov_type="none", conserve_memory=keep_forecasts)
-        fc = res.get_forecast(horizon, exog=exog_future if exog is not None and exog.shape[1] else None)
+        fc = res.get_forecast(
+            horizon, exog=exog_future if exog is not None and exog.shape[1] else None
+        )
         mean = np.asarray(fc.predicted_mean, dtype=float)
         ci = np.asarray(fc.conf_int(alpha=1.0 - level), dtype=float)
     burn = spec.d + spec.D * spec.s

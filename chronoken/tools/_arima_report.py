@@ -38,8 +38,18 @@ def fitted_values(series: Series, ch: ArimaChannel) -> np.ndarray:
     fp = ch.fourier_period or ch.period
     exog = fourier(len(y), fp, ch.fourier_terms) if ch.fourier_terms else None
     fut = fourier(np.arange(len(y), len(y) + 1), fp, ch.fourier_terms) if exog is not None else None
-    fit = evaluate(y, spec, exog, fut, np.array(list(ch.params.values())), 1,
-                   ch.forecast.level or 0.95, ch.converged, "", ch.estimation_window)
+    fit = evaluate(
+        y,
+        spec,
+        exog,
+        fut,
+        np.array(list(ch.params.values())),
+        1,
+        ch.forecast.level or 0.95,
+        ch.converged,
+        "",
+        ch.estimation_window,
+    )
     return fit.fitted
 
 
@@ -72,14 +82,31 @@ def plot(series: Series, result: ArimaResult) -> Figure:
         # A long history would squash the forecast: show the recent past only.
         shown = slice(-max(SHOW_PER_STEP * len(fc.steps), SHOW_MIN), None)
         ax.plot(x[shown], series.channel(j)[shown], color="0.2", lw=1.0, label="data")
-        ax.plot(x[shown], fitted_values(series, ch)[shown], color="tab:blue", lw=0.9, ls="--",
-                alpha=0.8, label="fitted (one step ahead)")
+        ax.plot(
+            x[shown],
+            fitted_values(series, ch)[shown],
+            color="tab:blue",
+            lw=0.9,
+            ls="--",
+            alpha=0.8,
+            label="fitted (one step ahead)",
+        )
         ax.plot(fx, fc.mean, color="tab:red", lw=1.4, label="forecast")
         if fc.lower is not None and fc.upper is not None:
-            ax.fill_between(fx, fc.lower, fc.upper, color="tab:red", alpha=0.2,
-                            label=f"{100 * (fc.level or result.level):g}% prediction interval")
+            ax.fill_between(
+                fx,
+                fc.lower,
+                fc.upper,
+                color="tab:red",
+                alpha=0.2,
+                label=f"{100 * (fc.level or result.level):g}% prediction interval",
+            )
         n_shown = min(series.n_samples, max(SHOW_PER_STEP * len(fc.steps), SHOW_MIN))
-        span = "" if n_shown == series.n_samples else f" (last {n_shown} of {series.n_samples} observations)"
+        span = (
+            ""
+            if n_shown == series.n_samples
+            else f" (last {n_shown} of {series.n_samples} observations)"
+        )
         ax.set_title(f"{ch.channel}: {ch.model}{span}", fontsize=10)
         ax.legend(loc="upper left", fontsize=8)
     return fig
@@ -102,8 +129,10 @@ def _channel_report(ch: ArimaChannel, level: float) -> list[str]:
         diff += " (KPSS p-values " + ", ".join(f"{p:g}" for p in t["kpss_pvalues"]) + ")"
     diff += f", D = {t.get('D')}"
     if t.get("seasonal_strength") is not None:
-        diff += (f" (seasonal strength F_S = {t['seasonal_strength']:.3f} vs threshold "
-                 f"{t.get('seasonal_strength_threshold')})")
+        diff += (
+            f" (seasonal strength F_S = {t['seasonal_strength']:.3f} vs threshold "
+            f"{t.get('seasonal_strength_threshold')})"
+        )
     lines += [f"Differencing: {diff}.", ""]
     lines += ["| Coefficient | Value |", "|---|---|"]
     lines += [f"| {k} | {_num(v)} |" for k, v in ch.params.items()]
@@ -114,25 +143,49 @@ def _channel_report(ch: ArimaChannel, level: float) -> list[str]:
         f"last {ch.estimation_window} by {ch.estimation_method}): log-likelihood {_num(ch.loglik, 6)}, AICc {_num(ch.aicc, 6)}, "
         f"AIC {_num(ch.aic, 6)}, BIC {_num(ch.bic, 6)}; in-sample one-step errors: {fit}."
     )
-    ranked = sorted((c for c in ch.selection if c.score is not None and "CSS" in c.criterion),
-                    key=lambda c: c.score)[:TOP_CANDIDATES]
+    ranked = sorted(
+        (c for c in ch.selection if c.score is not None and "CSS" in c.criterion),
+        key=lambda c: c.score,
+    )[:TOP_CANDIDATES]
     if ranked:
-        lines += ["", f"Top candidates of the stepwise search ({ranked[0].criterion}):", "",
-                  "| Rank | Model | Score |", "|---|---|---|"]
+        lines += [
+            "",
+            f"Top candidates of the stepwise search ({ranked[0].criterion}):",
+            "",
+            "| Rank | Model | Score |",
+            "|---|---|---|",
+        ]
         lines += [f"| {i} | {c.name} | {c.score:.2f} |" for i, c in enumerate(ranked, 1)]
     refits = [c for c in ch.selection if "exact" in c.criterion]
     if len(refits) > 1:
-        lines += ["", "Refitted by exact likelihood: " + "; ".join(
-            f"{c.name} {_num(c.score, 6)}{' (selected)' if c.selected else ''}" for c in refits) + "."]
+        lines += [
+            "",
+            "Refitted by exact likelihood: "
+            + "; ".join(
+                f"{c.name} {_num(c.score, 6)}{' (selected)' if c.selected else ''}" for c in refits
+            )
+            + ".",
+        ]
     lb = ch.ljung_box
     if lb.pvalue is not None:
-        verdict = ("no evidence of remaining autocorrelation" if lb.pvalue >= 0.05
-                   else "autocorrelation remains in the residuals")
-        lines += ["", f"Ljung-Box test on the residuals: Q = {lb.statistic:.3f} at {lb.lags} lags "
-                      f"(df {lb.df}), p = {lb.pvalue:.4g}: {verdict}."]
+        verdict = (
+            "no evidence of remaining autocorrelation"
+            if lb.pvalue >= 0.05
+            else "autocorrelation remains in the residuals"
+        )
+        lines += [
+            "",
+            f"Ljung-Box test on the residuals: Q = {lb.statistic:.3f} at {lb.lags} lags "
+            f"(df {lb.df}), p = {lb.pvalue:.4g}: {verdict}.",
+        ]
     fc = ch.forecast
-    lines += ["", f"Forecast, {len(fc.steps)} steps with {100 * (fc.level or level):g}% prediction "
-                  "interval:", "", "| Step | Forecast | Lower | Upper |", "|---|---|---|---|"]
+    lines += [
+        "",
+        f"Forecast, {len(fc.steps)} steps with {100 * (fc.level or level):g}% prediction interval:",
+        "",
+        "| Step | Forecast | Lower | Upper |",
+        "|---|---|---|---|",
+    ]
     idx = list(range(len(fc.steps)))
     if len(idx) > FULL_TABLE:
         idx = [*idx[:TABLE_ENDS], -1, *idx[-TABLE_ENDS:]]
@@ -150,8 +203,11 @@ def _channel_report(ch: ArimaChannel, level: float) -> list[str]:
 
 def report(series: Series, result: ArimaResult) -> str:
     """Markdown: per channel the selected model, the candidates it beat, diagnostics, forecasts."""
-    head = [f"## ARIMA forecast ({len(result.channels)} channel"
-            f"{'s' if len(result.channels) > 1 else ''})", ""]
+    head = [
+        f"## ARIMA forecast ({len(result.channels)} channel"
+        f"{'s' if len(result.channels) > 1 else ''})",
+        "",
+    ]
     body: list[str] = []
     for ch in result.channels:
         body += [*_channel_report(ch, result.level), ""]

@@ -38,19 +38,28 @@ def default_horizon(s: int) -> int:
     return min(2 * s, 200) if s > 1 else 10
 
 
-def horizon_steps(series: Series, horizon: int | None, unit: str | None) -> tuple[int | None, str | None]:
+def horizon_steps(
+    series: Series, horizon: int | None, unit: str | None
+) -> tuple[int | None, str | None]:
     """(forecast steps, note): a horizon in calendar units converted with the series' frequency."""
     if horizon is None or unit in (None, "step"):
         return horizon, None
     if not (series.is_datetime and series.freq):
-        return horizon, (f"horizon {horizon} {unit}(s) read as {horizon} steps: the series has no "
-                         "regular dates to convert calendar time with.")
+        return horizon, (
+            f"horizon {horizon} {unit}(s) read as {horizon} steps: the series has no "
+            "regular dates to convert calendar time with."
+        )
     import pandas as pd
 
-    step = {"minute": pd.Timedelta(minutes=1), "hour": pd.Timedelta(hours=1),
-            "day": pd.Timedelta(days=1), "week": pd.Timedelta(weeks=1),
-            "month": pd.DateOffset(months=1), "quarter": pd.DateOffset(months=3),
-            "year": pd.DateOffset(years=1)}[unit]
+    step = {
+        "minute": pd.Timedelta(minutes=1),
+        "hour": pd.Timedelta(hours=1),
+        "day": pd.Timedelta(days=1),
+        "week": pd.Timedelta(weeks=1),
+        "month": pd.DateOffset(months=1),
+        "quarter": pd.DateOffset(months=3),
+        "year": pd.DateOffset(years=1),
+    }[unit]
     last = pd.Timestamp(series.time[-1])
     try:
         n = len(pd.date_range(last, last + step * horizon, freq=series.freq)) - 1
@@ -93,11 +102,17 @@ def fit_channel(
     s, source, fixed_s = _period(core, series.freq, args)
     cw = core[-CSS_WINDOW:]
     plan = _plan(cw, len(y), s, series.freq, args, fixed_s, notes)
-    d, D, s_arima, exog, k_fourier, s_f = (plan.d, plan.D, plan.s_arima, plan.exog, plan.k_fourier,
-                                           plan.fourier_period)
+    d, D, s_arima, exog, k_fourier, s_f = (
+        plan.d,
+        plan.D,
+        plan.s_arima,
+        plan.exog,
+        plan.k_fourier,
+        plan.fourier_period,
+    )
     limits = _limits(args, len(cw), s_arima)
     w = difference(cw, d, D, s_arima)
-    xw = None if exog is None else difference(exog[first : last + 1][-len(cw):], d, 0, 1)
+    xw = None if exog is None else difference(exog[first : last + 1][-len(cw) :], d, 0, 1)
     if len(w) < 8:
         raise SeriesError(
             f"channel '{name}': after differencing (d={d}, D={D}, s={s_arima}) only {len(w)} "
@@ -107,11 +122,15 @@ def fit_channel(
     if search.capped:
         notes.append(f"the stepwise search stopped at the cap of {args.max_models} models.")
     horizon = horizon or default_horizon(s)
-    exog_future = None if exog is None else sel.fourier(np.arange(len(y), len(y) + horizon), s_f, k_fourier)
+    exog_future = (
+        None if exog is None else sel.fourier(np.arange(len(y), len(y) + horizon), s_f, k_fourier)
+    )
     ml, ml_scores = _refit_best(y, search, exog, exog_future, horizon, args, notes)
 
     if ml.window < len(y):
-        search_part = f"the order search used the last {len(cw)} of {n} points and " if len(cw) < n else ""
+        search_part = (
+            f"the order search used the last {len(cw)} of {n} points and " if len(cw) < n else ""
+        )
         notes.append(
             f"for speed {search_part}the coefficients were estimated on the last {ml.window} "
             f"of {len(y)} points; the likelihood, fitted values, residual test and forecasts use "
@@ -124,32 +143,64 @@ def fit_channel(
             "the intervals may be too narrow."
         )
     if not ml.converged:
-        notes.append("the likelihood optimiser did not fully converge; coefficients are approximate.")
+        notes.append(
+            "the likelihood optimiser did not fully converge; coefficients are approximate."
+        )
     crit = args.criterion.upper().replace("AICC", "AICc")
     selection = [
-        Candidate(name=f.spec.name() + _fx(k_fourier), score=_finite(f.score(args.criterion)),
-                  criterion=f"{crit} (CSS approximation, lower is better)"
-                  + ("" if f.ok else f"; rejected: {f.reason}"), selected=False)
+        Candidate(
+            name=f.spec.name() + _fx(k_fourier),
+            score=_finite(f.score(args.criterion)),
+            criterion=f"{crit} (CSS approximation, lower is better)"
+            + ("" if f.ok else f"; rejected: {f.reason}"),
+            selected=False,
+        )
         for f in search.fits
     ] + [
-        Candidate(name=spec.name() + _fx(k_fourier), score=_finite(score),
-                  criterion=f"{crit} (exact likelihood on the estimation window, lower is better)",
-                  selected=spec == ml.spec)
+        Candidate(
+            name=spec.name() + _fx(k_fourier),
+            score=_finite(score),
+            criterion=f"{crit} (exact likelihood on the estimation window, lower is better)",
+            selected=spec == ml.spec,
+        )
         for spec, score in ml_scores
     ]
     steps = series.future_labels(horizon)
-    forecast = Forecast(channel=name, steps=steps, mean=_floats(ml.mean), lower=_floats(ml.lower),
-                        upper=_floats(ml.upper), level=args.level)
+    forecast = Forecast(
+        channel=name,
+        steps=steps,
+        mean=_floats(ml.mean),
+        lower=_floats(ml.lower),
+        upper=_floats(ml.upper),
+        level=args.level,
+    )
     return ArimaChannel(
-        channel=name, model=ml.spec.name() + _fx(k_fourier),
-        order=list(ml.spec.order), seasonal_order=list(ml.spec.seasonal_order),
-        constant=ml.spec.constant, period=s, period_source=source, fourier_terms=k_fourier, fourier_period=s_f,
+        channel=name,
+        model=ml.spec.name() + _fx(k_fourier),
+        order=list(ml.spec.order),
+        seasonal_order=list(ml.spec.seasonal_order),
+        constant=ml.spec.constant,
+        period=s,
+        period_source=source,
+        fourier_terms=k_fourier,
+        fourier_period=s_f,
         params=_rename_exog(ml.params, sel.fourier_names(s_f, k_fourier) if k_fourier else []),
-        sigma2=ml.sigma2, loglik=_finite(ml.loglik), aicc=_finite(ml.aicc),
-        aic=_finite(ml.aic), bic=_finite(ml.bic), n_obs=n_obs, n_missing=n_missing,
-        estimation_window=ml.window, estimation_method=ml.method, fit=_errors(y, ml.fitted, s),
-        ljung_box=LjungBox(**lb), tests=plan.tests, converged=ml.converged, forecast=forecast,
-        selection=selection, notes=notes,
+        sigma2=ml.sigma2,
+        loglik=_finite(ml.loglik),
+        aicc=_finite(ml.aicc),
+        aic=_finite(ml.aic),
+        bic=_finite(ml.bic),
+        n_obs=n_obs,
+        n_missing=n_missing,
+        estimation_window=ml.window,
+        estimation_method=ml.method,
+        fit=_errors(y, ml.fitted, s),
+        ljung_box=LjungBox(**lb),
+        tests=plan.tests,
+        converged=ml.converged,
+        forecast=forecast,
+        selection=selection,
+        notes=notes,
     )
 
 
@@ -166,8 +217,15 @@ class _Plan:
     tests: dict[str, object]
 
 
-def _plan(cw: np.ndarray, n_y: int, s: int, freq: str | None, args: ArimaArgs, fixed_s: bool,
-          notes: list[str]) -> _Plan:
+def _plan(
+    cw: np.ndarray,
+    n_y: int,
+    s: int,
+    freq: str | None,
+    args: ArimaArgs,
+    fixed_s: bool,
+    notes: list[str],
+) -> _Plan:
     """d by KPSS, D by seasonal strength, or Fourier terms for a long period (cw: gap-free
     search window of shape (m,); n_y: length of the full channel)."""
     tests: dict[str, object] = {"period": s}
@@ -175,8 +233,12 @@ def _plan(cw: np.ndarray, n_y: int, s: int, freq: str | None, args: ArimaArgs, f
         s_f = sel.exact_period(s, freq)
         d, kpss = (args.order[1], []) if args.order else sel.ndiffs(_deseason(cw, s_f))
         k, k_scores = sel.choose_fourier_k(cw, s_f, d)
-        tests.update(d=d, D=0, kpss_pvalues=[round(p, 4) for p in kpss],
-                     fourier_aicc={str(j): round(v, 3) for j, v in k_scores})
+        tests.update(
+            d=d,
+            D=0,
+            kpss_pvalues=[round(p, 4) for p in kpss],
+            fourier_aicc={str(j): round(v, 3) for j, v in k_scores},
+        )
         if not k:
             notes.append(f"Fourier terms for period {s} did not lower the AICc: no seasonal terms.")
             return _Plan(d, 0, 1, None, 0, None, tests)
@@ -208,8 +270,13 @@ def _plan(cw: np.ndarray, n_y: int, s: int, freq: str | None, args: ArimaArgs, f
     else:
         D = int(strong)
     d, kpss = (args.order[1], []) if args.order else sel.ndiffs(difference(cw, 0, D, s))
-    tests.update(d=d, D=D, kpss_pvalues=[round(p, 4) for p in kpss], seasonal_strength=f_s,
-                 seasonal_strength_threshold=sel.SEASONAL_STRENGTH_THRESHOLD if s > 1 else None)
+    tests.update(
+        d=d,
+        D=D,
+        kpss_pvalues=[round(p, 4) for p in kpss],
+        seasonal_strength=f_s,
+        seasonal_strength_threshold=sel.SEASONAL_STRENGTH_THRESHOLD if s > 1 else None,
+    )
     return _Plan(d, D, s, None, 0, None, tests)
 
 
@@ -236,8 +303,11 @@ def _period(core: np.ndarray, freq: str | None, args: ArimaArgs) -> tuple[int, s
     n = len(core)
     if not args.seasonal:
         return 1, "seasonal terms switched off (seasonal=False)", True
-    given = args.seasonal_order[3] if args.seasonal_order and len(args.seasonal_order) == 4 \
+    given = (
+        args.seasonal_order[3]
+        if args.seasonal_order and len(args.seasonal_order) == 4
         else args.seasonal_period
+    )
     if given:
         if given == 1:
             return 1, "seasonal_period=1 given: no seasonality", True
@@ -261,7 +331,9 @@ def _period(core: np.ndarray, freq: str | None, args: ArimaArgs) -> tuple[int, s
 
 def _deseason(y: np.ndarray, s: float) -> np.ndarray:
     """y minus its least-squares fit on a constant and the richest Fourier set tried (for KPSS)."""
-    x = np.column_stack([np.ones(len(y)), sel.fourier(len(y), s, min(int(s // 2), sel.MAX_FOURIER_K))])
+    x = np.column_stack(
+        [np.ones(len(y)), sel.fourier(len(y), s, min(int(s // 2), sel.MAX_FOURIER_K))]
+    )
     return y - x @ np.linalg.lstsq(x, y, rcond=None)[0]
 
 
@@ -297,8 +369,10 @@ def _refit_best(
     if ok_fits and PARSIMONY_DELTA > 0:
         # The simplest candidate within PARSIMONY_DELTA of the best is always refitted.
         low = ok_fits[0].score(args.criterion)
-        simple = min((f for f in ok_fits if f.score(args.criterion) <= low + PARSIMONY_DELTA),
-                     key=lambda f: (f.n_params, f.score(args.criterion)))
+        simple = min(
+            (f for f in ok_fits if f.score(args.criterion) <= low + PARSIMONY_DELTA),
+            key=lambda f: (f.n_params, f.score(args.criterion)),
+        )
         ranked = [r for r in ranked if r[0] != simple.spec]
         ranked.insert(min(1, len(ranked)), (simple.spec, simple.params))
     if not ranked:
@@ -349,8 +423,9 @@ def _refit_best(
             good.append(fit)
     if good:
         top = min(good, key=lambda f: f[0])
-        best = min((f for f in good if f[0] <= top[0] + PARSIMONY_DELTA),
-                   key=lambda f: (len(f[2]), f[0]))
+        best = min(
+            (f for f in good if f[0] <= top[0] + PARSIMONY_DELTA), key=lambda f: (len(f[2]), f[0])
+        )
         if best is not top:
             crit = args.criterion.upper().replace("AICC", "AICc")
             notes.append(
@@ -360,8 +435,9 @@ def _refit_best(
             )
     if best is None and fallback is not None:
         best = fallback
-        notes.append(f"every likelihood fit had a root near the unit circle; {fallback[1].name()} "
-                     "was kept.")
+        notes.append(
+            f"every likelihood fit had a root near the unit circle; {fallback[1].name()} was kept."
+        )
     if best is None:
         raise ToolError(
             "no ARIMA model could be fitted by maximum likelihood to this channel; check it for "
@@ -405,8 +481,16 @@ def _errors(y: np.ndarray, fitted: np.ndarray, s: int) -> dict[str, float]:
     return out
 
 
-def _constant_channel(series: Series, name: str, y: np.ndarray, n_obs: int, n_missing: int,
-                      args: ArimaArgs, notes: list[str], horizon: int | None) -> ArimaChannel:
+def _constant_channel(
+    series: Series,
+    name: str,
+    y: np.ndarray,
+    n_obs: int,
+    n_missing: int,
+    args: ArimaArgs,
+    notes: list[str],
+    horizon: int | None,
+) -> ArimaChannel:
     """A constant channel: the model is its mean with zero variance, as auto.arima returns."""
     from chronoken.tools.arima import ArimaChannel, LjungBox
 
@@ -416,18 +500,44 @@ def _constant_channel(series: Series, name: str, y: np.ndarray, n_obs: int, n_mi
         f"the channel is constant ({c:g}): the model is that constant with zero variance, as "
         "auto.arima returns; the forecast repeats it with a zero-width interval."
     )
-    forecast = Forecast(channel=name, steps=series.future_labels(horizon), mean=[c] * horizon,
-                        lower=[c] * horizon, upper=[c] * horizon, level=args.level)
+    forecast = Forecast(
+        channel=name,
+        steps=series.future_labels(horizon),
+        mean=[c] * horizon,
+        lower=[c] * horizon,
+        upper=[c] * horizon,
+        level=args.level,
+    )
     return ArimaChannel(
-        channel=name, model="ARIMA(0,0,0) with mean (constant series)", order=[0, 0, 0],
-        seasonal_order=[0, 0, 0, 0], constant=True, period=1,
-        period_source="none: the channel is constant", params={"intercept": c}, sigma2=0.0,
-        loglik=None, aicc=None, aic=None, bic=None, n_obs=n_obs, n_missing=n_missing,
-        estimation_window=n_obs, estimation_method="none", fit={"rmse": 0.0, "mae": 0.0},
+        channel=name,
+        model="ARIMA(0,0,0) with mean (constant series)",
+        order=[0, 0, 0],
+        seasonal_order=[0, 0, 0, 0],
+        constant=True,
+        period=1,
+        period_source="none: the channel is constant",
+        params={"intercept": c},
+        sigma2=0.0,
+        loglik=None,
+        aicc=None,
+        aic=None,
+        bic=None,
+        n_obs=n_obs,
+        n_missing=n_missing,
+        estimation_window=n_obs,
+        estimation_method="none",
+        fit={"rmse": 0.0, "mae": 0.0},
         ljung_box=LjungBox(statistic=None, pvalue=None, lags=0, df=None),
-        tests={"d": 0, "D": 0, "kpss_pvalues": [], "seasonal_strength": None}, converged=True,
+        tests={"d": 0, "D": 0, "kpss_pvalues": [], "seasonal_strength": None},
+        converged=True,
         forecast=forecast,
-        selection=[Candidate(name="ARIMA(0,0,0) with mean", score=None,
-                             criterion="none (constant series)", selected=True)],
+        selection=[
+            Candidate(
+                name="ARIMA(0,0,0) with mean",
+                score=None,
+                criterion="none (constant series)",
+                selected=True,
+            )
+        ],
         notes=notes,
     )

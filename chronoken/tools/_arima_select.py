@@ -31,7 +31,10 @@ _CALENDAR_PERIODS = {
     **dict.fromkeys(("Q", "QS", "QE", "BQ", "BQS", "BQE"), (4,)),
     **dict.fromkeys(("M", "MS", "ME", "BM", "BMS", "BME", "CBMS", "CBME"), (12,)),
     **dict.fromkeys(("SM", "SMS", "SME"), (24,)),
-    "W": (52,), "D": (7, 365), "B": (5,), "C": (5,),
+    "W": (52,),
+    "D": (7, 365),
+    "B": (5,),
+    "C": (5,),
 }
 
 
@@ -134,8 +137,10 @@ def choose_period(y: np.ndarray, freq: str | None, min_cycles: int = 3) -> tuple
     if not usable:
         if found:
             s = min(found)
-            return 1, (f"period {s} found but the series is too short for it ({n} < {min_cycles} "
-                       f"x {s}) or it exceeds {MAX_PERIOD}")
+            return 1, (
+                f"period {s} found but the series is too short for it ({n} < {min_cycles} "
+                f"x {s}) or it exceeds {MAX_PERIOD}"
+            )
         return 1, "no seasonal period in the time frequency or the data"
     if len(usable) == 1:
         s = next(iter(usable))
@@ -156,14 +161,20 @@ def seasonal_means_aic(y: np.ndarray, periods: list[int]) -> dict[int, float]:
     """
     n = len(y)
     window = max(periods)
-    kernel = np.r_[0.5, np.ones(window - 1), 0.5] / window if window % 2 == 0 else np.ones(window) / window
+    kernel = (
+        np.r_[0.5, np.ones(window - 1), 0.5] / window
+        if window % 2 == 0
+        else np.ones(window) / window
+    )
     pad = len(kernel) // 2
     trend = np.convolve(np.r_[np.full(pad, y[0]), y, np.full(pad, y[-1])], kernel, mode="valid")
     detr = y - trend[:n]
     out = {}
     for s in periods:
         phase = np.arange(n) % s
-        means = np.bincount(phase, detr, minlength=s) / np.maximum(np.bincount(phase, minlength=s), 1)
+        means = np.bincount(phase, detr, minlength=s) / np.maximum(
+            np.bincount(phase, minlength=s), 1
+        )
         rss = float(np.sum((detr - means[phase]) ** 2))
         out[s] = n * np.log(max(rss, 1e-300) / n) + 2.0 * s
     return out
@@ -283,22 +294,43 @@ def stepwise(
         P, Q = (P, Q) if seasonal else (0, 0)
         return limits.clip(Spec(p, d, q, P, D, Q, s if seasonal else 1, c))
 
-    starts = [mk(2, 2, 1, 1, base_const), mk(0, 0, 0, 0, base_const), mk(1, 0, 1, 0, base_const),
-              mk(0, 1, 0, 1, base_const)]
+    starts = [
+        mk(2, 2, 1, 1, base_const),
+        mk(0, 0, 0, 0, base_const),
+        mk(1, 0, 1, 0, base_const),
+        mk(0, 1, 0, 1, base_const),
+    ]
     if base_const and constant is None:
         starts.append(mk(0, 0, 0, 0, False))
     for spec in starts:
         visit(spec)
-    moves = [(0, 0, -1, 0), (0, 0, 0, -1), (0, 0, 1, 0), (0, 0, 0, 1), (0, 0, -1, -1),
-             (0, 0, -1, 1), (0, 0, 1, -1), (0, 0, 1, 1), (-1, 0, 0, 0), (0, -1, 0, 0),
-             (1, 0, 0, 0), (0, 1, 0, 0), (-1, -1, 0, 0), (-1, 1, 0, 0), (1, -1, 0, 0),
-             (1, 1, 0, 0)]
+    moves = [
+        (0, 0, -1, 0),
+        (0, 0, 0, -1),
+        (0, 0, 1, 0),
+        (0, 0, 0, 1),
+        (0, 0, -1, -1),
+        (0, 0, -1, 1),
+        (0, 0, 1, -1),
+        (0, 0, 1, 1),
+        (-1, 0, 0, 0),
+        (0, -1, 0, 0),
+        (1, 0, 0, 0),
+        (0, 1, 0, 0),
+        (-1, -1, 0, 0),
+        (-1, 1, 0, 0),
+        (1, -1, 0, 0),
+        (1, 1, 0, 0),
+    ]
     improved = True
     while improved and not search.capped and search.best is not None:
         improved = False
         b = search.best.spec
-        neighbours = [Spec(b.p + dp, d, b.q + dq, b.P + dP, D, b.Q + dQ, b.s, b.constant)
-                      for dp, dq, dP, dQ in moves if seasonal or (dP == 0 and dQ == 0)]
+        neighbours = [
+            Spec(b.p + dp, d, b.q + dq, b.P + dP, D, b.Q + dQ, b.s, b.constant)
+            for dp, dq, dP, dQ in moves
+            if seasonal or (dP == 0 and dQ == 0)
+        ]
         if constant is None and allow_const:
             neighbours.append(replace(b, constant=not b.constant))
         for spec in neighbours:

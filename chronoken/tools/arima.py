@@ -22,8 +22,10 @@ if TYPE_CHECKING:
     from chronoken.series import Series
 
 _N = r"(\d+)"
-_UNITS = (r"(?:time\s*steps?|steps?|points?|values?|periods?|observations?|days?|weeks?|months?|"
-          r"years?|quarters?|hours?|minutes?)")
+_UNITS = (
+    r"(?:time\s*steps?|steps?|points?|values?|periods?|observations?|days?|weeks?|months?|"
+    r"years?|quarters?|hours?|minutes?)"
+)
 _TRIPLE = r"\d+\s*,\s*\d+\s*,\s*\d+"
 _UNIT_WORD = r"(step|minute|hour|day|week|month|quarter|year)"
 _UNIT_NAMES = ("step", "minute", "hour", "day", "week", "month", "quarter", "year")
@@ -55,7 +57,9 @@ class ArimaArgs(ToolArgs):
         ge=1,
         le=10_000,
     )
-    horizon_unit: Literal["step", "minute", "hour", "day", "week", "month", "quarter", "year"] | None = arg(
+    horizon_unit: (
+        Literal["step", "minute", "hour", "day", "week", "month", "quarter", "year"] | None
+    ) = arg(
         None,
         "Unit of `horizon` when the request states it in calendar time ('the next 2 years'): "
         "converted to steps with the series' time frequency (2 years of monthly data = 24 "
@@ -98,8 +102,12 @@ class ArimaArgs(ToolArgs):
         True,
         "Whether seasonal terms may be used; False fits a non-seasonal ARIMA.",
         synonyms={
-            "false": [r"non[\s-]?seasonal", r"\bno\s+season", r"without\s+(?:any\s+)?season",
-                      r"ignore\s+(?:the\s+)?season"],
+            "false": [
+                r"non[\s-]?seasonal",
+                r"\bno\s+season",
+                r"without\s+(?:any\s+)?season",
+                r"ignore\s+(?:the\s+)?season",
+            ],
             "true": [r"\bsarima\b"],
         },
     )
@@ -121,24 +129,38 @@ class ArimaArgs(ToolArgs):
         ],
     )
     max_p: int = arg(
-        5, "Largest AR order p searched.",
-        cues=[r"max(?:imum)?[\s_]*p\s*(?:=|of|:|is)?\s*(\d+)",
-              r"(?:at most|up to)\s+(\d+)\s+(?:ar|autoregressive)\s+(?:terms|lags|coefficients)"],
-        ge=0, le=10,
+        5,
+        "Largest AR order p searched.",
+        cues=[
+            r"max(?:imum)?[\s_]*p\s*(?:=|of|:|is)?\s*(\d+)",
+            r"(?:at most|up to)\s+(\d+)\s+(?:ar|autoregressive)\s+(?:terms|lags|coefficients)",
+        ],
+        ge=0,
+        le=10,
     )
     max_q: int = arg(
-        5, "Largest MA order q searched.",
-        cues=[r"max(?:imum)?[\s_]*q\s*(?:=|of|:|is)?\s*(\d+)",
-              r"(?:at most|up to)\s+(\d+)\s+(?:ma|moving[\s-]average)\s+(?:terms|lags|coefficients)"],
-        ge=0, le=10,
+        5,
+        "Largest MA order q searched.",
+        cues=[
+            r"max(?:imum)?[\s_]*q\s*(?:=|of|:|is)?\s*(\d+)",
+            r"(?:at most|up to)\s+(\d+)\s+(?:ma|moving[\s-]average)\s+(?:terms|lags|coefficients)",
+        ],
+        ge=0,
+        le=10,
     )
     max_seasonal_p: int = arg(
-        2, "Largest seasonal AR order P searched.",
-        cues=[r"max(?:imum)?[\s_]*seasonal[\s_]*(?:p|ar)\s*(?:=|of|:|is)?\s*(\d+)"], ge=0, le=2,
+        2,
+        "Largest seasonal AR order P searched.",
+        cues=[r"max(?:imum)?[\s_]*seasonal[\s_]*(?:p|ar)\s*(?:=|of|:|is)?\s*(\d+)"],
+        ge=0,
+        le=2,
     )
     max_seasonal_q: int = arg(
-        2, "Largest seasonal MA order Q searched.",
-        cues=[r"max(?:imum)?[\s_]*seasonal[\s_]*(?:q|ma)\s*(?:=|of|:|is)?\s*(\d+)"], ge=0, le=2,
+        2,
+        "Largest seasonal MA order Q searched.",
+        cues=[r"max(?:imum)?[\s_]*seasonal[\s_]*(?:q|ma)\s*(?:=|of|:|is)?\s*(\d+)"],
+        ge=0,
+        le=2,
     )
     criterion: Literal["aicc", "aic", "bic"] = arg(
         "aicc",
@@ -153,7 +175,8 @@ class ArimaArgs(ToolArgs):
         94,
         "Most candidate models fitted by the stepwise search (auto.arima's nmodels).",
         cues=[r"(?:at most|up to|max(?:imum)?)\s+(\d+)\s+(?:models|fits|candidates)"],
-        ge=1, le=500,
+        ge=1,
+        le=500,
     )
 
     @field_validator("level", mode="before")
@@ -189,7 +212,9 @@ class ArimaArgs(ToolArgs):
         if v is None:
             return v
         if len(v) != 3 or min(v) < 0 or v[0] > 10 or v[1] > 2 or v[2] > 10:
-            raise ValueError("order must be three integers [p, d, q] with p, q in 0..10 and d in 0..2")
+            raise ValueError(
+                "order must be three integers [p, d, q] with p, q in 0..10 and d in 0..2"
+            )
         return v
 
     @field_validator("seasonal_order")
@@ -198,15 +223,21 @@ class ArimaArgs(ToolArgs):
         if v is None:
             return v
         if len(v) not in (3, 4) or min(v) < 0 or v[0] > 2 or v[1] > 1 or v[2] > 2:
-            raise ValueError("seasonal_order must be [P, D, Q] or [P, D, Q, s] with P, Q in 0..2 and D in 0..1")
+            raise ValueError(
+                "seasonal_order must be [P, D, Q] or [P, D, Q, s] with P, Q in 0..2 and D in 0..1"
+            )
         if len(v) == 4 and not 2 <= v[3] <= 400:
             raise ValueError("the period s in seasonal_order must be between 2 and 400")
         return v
 
     @model_validator(mode="after")
     def _consistent(self) -> ArimaArgs:
-        if self.seasonal_order is not None and len(self.seasonal_order) == 4 and self.seasonal_period \
-                and self.seasonal_period != self.seasonal_order[3]:
+        if (
+            self.seasonal_order is not None
+            and len(self.seasonal_order) == 4
+            and self.seasonal_period
+            and self.seasonal_period != self.seasonal_order[3]
+        ):
             raise ValueError(
                 f"seasonal_period={self.seasonal_period} contradicts the period "
                 f"{self.seasonal_order[3]} in seasonal_order; give one of them"
@@ -229,15 +260,24 @@ class ArimaChannel(BaseModel):
     """The model selected and fitted for one channel."""
 
     channel: str = Field(description="Channel name.")
-    model: str = Field(description="Selected model in auto.arima notation, e.g. 'ARIMA(0,1,1)(0,1,1)[12]'.")
+    model: str = Field(
+        description="Selected model in auto.arima notation, e.g. 'ARIMA(0,1,1)(0,1,1)[12]'."
+    )
     order: list[int] = Field(description="Non-seasonal order [p, d, q].")
-    seasonal_order: list[int] = Field(description="Seasonal order [P, D, Q, s] ([0, 0, 0, 0] when none).")
-    constant: bool = Field(description="Whether a constant (mean, or drift when d + D = 1) is included.")
+    seasonal_order: list[int] = Field(
+        description="Seasonal order [P, D, Q, s] ([0, 0, 0, 0] when none)."
+    )
+    constant: bool = Field(
+        description="Whether a constant (mean, or drift when d + D = 1) is included."
+    )
     period: int = Field(description="Seasonal period used (1 = none).")
     period_source: str = Field(description="How the period was chosen.")
-    fourier_terms: int = Field(0, description="Fourier harmonics K used for a long period (0 = none).")
+    fourier_terms: int = Field(
+        0, description="Fourier harmonics K used for a long period (0 = none)."
+    )
     fourier_period: float | None = Field(
-        None, description="Period of the Fourier terms (fractional for weekly data: 52.18).")
+        None, description="Period of the Fourier terms (fractional for weekly data: 52.18)."
+    )
     params: dict[str, float] = Field(description="Coefficients (statsmodels SARIMAX names).")
     sigma2: float = Field(description="Innovation variance.")
     loglik: float | None = Field(description="Log-likelihood over all observations.")
@@ -246,17 +286,26 @@ class ArimaChannel(BaseModel):
     bic: float | None = Field(description="BIC of the selected model.")
     n_obs: int = Field(description="Observed (non-missing) values.")
     n_missing: int = Field(description="Missing values (handled by the Kalman filter).")
-    estimation_window: int = Field(description="Last observations the coefficients were estimated on.")
+    estimation_window: int = Field(
+        description="Last observations the coefficients were estimated on."
+    )
     estimation_method: str = Field(
         description="How the coefficients were estimated: 'innovations_mle' (exact likelihood, "
         "innovations algorithm) or 'statespace' (exact likelihood, Kalman filter, used with "
-        "missing values).")
-    fit: dict[str, float] = Field(description="In-sample one-step errors: rmse, mae, mase, mape (when sensible).")
+        "missing values)."
+    )
+    fit: dict[str, float] = Field(
+        description="In-sample one-step errors: rmse, mae, mase, mape (when sensible)."
+    )
     ljung_box: LjungBox = Field(description="Residual autocorrelation test.")
-    tests: dict[str, Any] = Field(description="Differencing tests: KPSS p-values, seasonal strength, d, D.")
+    tests: dict[str, Any] = Field(
+        description="Differencing tests: KPSS p-values, seasonal strength, d, D."
+    )
     converged: bool = Field(description="Whether the likelihood optimiser converged.")
     forecast: Forecast = Field(description="Point forecast and prediction interval.")
-    selection: list[Candidate] = Field(description="Every candidate tried, with its criterion value.")
+    selection: list[Candidate] = Field(
+        description="Every candidate tried, with its criterion value."
+    )
     notes: list[str] = Field(default_factory=list, description="Caveats for this channel.")
 
 
@@ -274,8 +323,10 @@ class Arima(Tool):
     """Automatic seasonal ARIMA: the default forecaster."""
 
     name = "arima"
-    summary = ("Forecast future values with an automatically selected seasonal ARIMA (Box-Jenkins) "
-               "model and prediction intervals; the default forecaster.")
+    summary = (
+        "Forecast future values with an automatically selected seasonal ARIMA (Box-Jenkins) "
+        "model and prediction intervals; the default forecaster."
+    )
     doc = words(
         """Seasonal ARIMA (Box-Jenkins) forecasting, the default forecaster: use it to forecast or
         predict future values of a series ("forecast the next 12 months", "predict the next 30
@@ -304,8 +355,9 @@ class Arima(Tool):
         assert isinstance(a, ArimaArgs)
         series.require(self.name, self.min_samples, allow_constant=True)
         horizon, unit_note = horizon_steps(series, a.horizon, a.horizon_unit)
-        channels = [fit_channel(series, j, a, self.min_samples, horizon)
-                    for j in range(series.n_channels)]
+        channels = [
+            fit_channel(series, j, a, self.min_samples, horizon) for j in range(series.n_channels)
+        ]
         multi = len(channels) > 1
 
         def tag(c: ArimaChannel, text: str) -> str:
@@ -315,13 +367,27 @@ class Arima(Tool):
             tool=self.name,
             model="; ".join(tag(c, c.model) for c in channels),
             params={c.channel: c.params for c in channels},
-            fit={f"{c.channel}.{k}": v for c in channels for k, v in
-                 {**c.fit, "aicc": c.aicc, "sigma2": c.sigma2}.items() if v is not None},
-            diagnostics={c.channel: {"ljung_box": c.ljung_box.model_dump(), **c.tests,
-                                     "converged": c.converged} for c in channels},
-            selection=[Candidate(**{**s.model_dump(), "name": tag(c, s.name)})
-                       for c in channels for s in c.selection],
-            notes=([unit_note] if unit_note else []) + [tag(c, n) for c in channels for n in c.notes],
+            fit={
+                f"{c.channel}.{k}": v
+                for c in channels
+                for k, v in {**c.fit, "aicc": c.aicc, "sigma2": c.sigma2}.items()
+                if v is not None
+            },
+            diagnostics={
+                c.channel: {
+                    "ljung_box": c.ljung_box.model_dump(),
+                    **c.tests,
+                    "converged": c.converged,
+                }
+                for c in channels
+            },
+            selection=[
+                Candidate(**{**s.model_dump(), "name": tag(c, s.name)})
+                for c in channels
+                for s in c.selection
+            ],
+            notes=([unit_note] if unit_note else [])
+            + [tag(c, n) for c in channels for n in c.notes],
             channels=channels,
             forecasts=[c.forecast for c in channels],
             level=a.level,

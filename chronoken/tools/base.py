@@ -52,8 +52,12 @@ class ToolArgs(BaseModel):
 class Candidate(BaseModel):
     """One model tried during selection inside the tool's class."""
 
-    name: str = Field(description="The candidate model, e.g. 'ARIMA(1,1,1)' or 'RBF + WhiteKernel'.")
-    score: float | None = Field(description="Its score under `criterion` (None when it failed to fit).")
+    name: str = Field(
+        description="The candidate model, e.g. 'ARIMA(1,1,1)' or 'RBF + WhiteKernel'."
+    )
+    score: float | None = Field(
+        description="Its score under `criterion` (None when it failed to fit)."
+    )
     criterion: str = Field(description="What the score is, e.g. 'AICc (lower is better)'.")
     selected: bool = Field(False, description="True for the model the tool chose.")
 
@@ -95,9 +99,12 @@ class ToolResult(BaseModel):
 
     tool: str = Field(description="Name of the tool that produced this result.")
     model: str = Field(description="The selected model in words.")
-    params: dict[str, Any] = Field(default_factory=dict, description="Parameters of the selected model.")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Parameters of the selected model."
+    )
     fit: dict[str, float] = Field(
-        default_factory=dict, description="Fit quality measures of the selected model (name -> value)."
+        default_factory=dict,
+        description="Fit quality measures of the selected model (name -> value).",
     )
     diagnostics: dict[str, Any] = Field(
         default_factory=dict, description="Checks on the fit (residual tests, convergence, ...)."
