@@ -54,6 +54,7 @@ class Series:
         self.coords = _as_coords(coords, k)
         self.source = source
         self.freq = _infer_freq(self.time)
+        self._description: str | None = None  # describe() is cached: a Series is not mutated
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -198,8 +199,14 @@ class Series:
     def describe(self) -> str:
         """A few factual lines: length, channels, frequency, gaps, trend, period, stationarity.
 
-        This text goes into the router's context, so it states facts, never advice.
+        This text goes into the router's context, so it states facts, never advice. It is
+        computed once per Series (the ADF test costs ~0.5 s) and reused, e.g. across chat turns.
         """
+        if self._description is None:
+            self._description = self._describe()
+        return self._description
+
+    def _describe(self) -> str:
         lines = [self._shape_line()]
         if self.n_missing:
             gaps = max(features.longest_gap(self.values[:, j]) for j in range(self.n_channels))

@@ -160,3 +160,11 @@ def test_describe_multichannel_spatial_and_constant() -> None:
     assert "Spatial: 2 sensors with 2-D coordinates" in text
     with pytest.raises(SeriesError, match="coordinates"):
         Series(np.ones((5, 2)), coords=[[0, 0]])
+
+
+def test_describe_is_computed_once(monkeypatch) -> None:
+    s = Series(np.sin(np.arange(100) / 5.0))
+    first = s.describe()
+    calls = []
+    monkeypatch.setattr(features, "adf_pvalue", lambda y: calls.append(1) or 0.5)
+    assert s.describe() is first and calls == []
