@@ -40,31 +40,6 @@ PROMPTS = {
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import wordllama
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    tok_file = Path(wordllama.__file__).parent / "tokenizers" / "l2_supercat_tokenizer_config.json"
-    tok = PreTrainedTokenizerFast(
-        tokenizer_file=str(tok_file), bos_token="<s>", eos_token="</s>", unk_token="<unk>"
-    )
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=tok.vocab_size,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-    )
-    LlamaForCausalLM(cfg).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("hf-corpus")
     rng = random.Random(0)
@@ -85,9 +60,9 @@ def _unchanged(bb: HFBackbone, snap: list[torch.Tensor]) -> bool:
 
 
 def test_tiny_hf_train_route_and_concat_logits(
-    tiny_model: Path, corpus: Path, tmp_path: Path
+    tiny_llama: Path, corpus: Path, tmp_path: Path
 ) -> None:
-    spec = f"hf:{tiny_model}"
+    spec = f"hf:{tiny_llama}"
     bb = load_backbone(spec)
     assert isinstance(bb, HFBackbone) and bb.id.startswith("hf:")
     assert all(not t.requires_grad for t in bb.frozen_tensors())
@@ -111,8 +86,8 @@ def test_tiny_hf_train_route_and_concat_logits(
         load_router(store=tmp_path, tools=TOOLS)
 
 
-def test_tiny_hf_lora_keeps_base_weights(tiny_model: Path, corpus: Path, tmp_path: Path) -> None:
-    spec = f"hf:{tiny_model}"
+def test_tiny_hf_lora_keeps_base_weights(tiny_llama: Path, corpus: Path, tmp_path: Path) -> None:
+    spec = f"hf:{tiny_llama}"
     bb = load_backbone(spec)
     snap = _snapshot(bb)
     train(

@@ -7,7 +7,6 @@ import json
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
@@ -177,32 +176,6 @@ def test_hf_writer_checks_the_generated_numbers():
     assert "1097.75" in good.prompts[0]  # the template went into the prompt
     bad = HFWriter(_Echo("It fell 40% in 1901.")).write(TEMPLATE, PAYLOAD)
     assert bad.report == TEMPLATE and "40%" in bad.notice
-
-
-@pytest.fixture(scope="module")
-def tiny_llama(tmp_path_factory) -> Path:
-    transformers = pytest.importorskip("transformers")
-    import torch
-    import wordllama
-
-    tok_file = Path(wordllama.__file__).parent / "tokenizers" / "l2_supercat_tokenizer_config.json"
-    tok = transformers.PreTrainedTokenizerFast(
-        tokenizer_file=str(tok_file), bos_token="<s>", eos_token="</s>", unk_token="<unk>"
-    )
-    cfg = transformers.LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-    )
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("tiny-llama")
-    transformers.LlamaForCausalLM(cfg).save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
 
 
 def test_hf_writer_on_a_real_tiny_model_is_deterministic_and_checked(tiny_llama):
