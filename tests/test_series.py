@@ -168,3 +168,12 @@ def test_describe_is_computed_once(monkeypatch) -> None:
     calls = []
     monkeypatch.setattr(features, "adf_pvalue", lambda y: calls.append(1) or 0.5)
     assert s.describe() is first and calls == []
+
+
+def test_run_tool_accepts_a_bundled_example_name() -> None:
+    from chronoken import run_tool
+
+    result = run_tool("changepoints", "nile")
+    assert result.change_points == [28]
+    with pytest.raises(ChronokenError, match="neither a file nor a bundled example"):
+        run_tool("changepoints", "no_such_example")

@@ -39,13 +39,14 @@ def get(name: str) -> Tool:
 
 
 def run_tool(name: str, series: object, **args: object) -> object:
-    """Run tool ``name`` on ``series`` (anything Series.load accepts) with keyword arguments.
+    """Run tool ``name`` on ``series`` (anything Series.load accepts, or a bundled example name
+    such as "nile") with keyword arguments.
 
     Returns the tool's Result (a pydantic model). Bad arguments raise ArgsError; a series the
     tool cannot handle raises SeriesError or ToolError.
     """
-    from chronoken.series import Series
+    from chronoken.agent.examples import resolve
 
     tool = get(name)
-    s = Series.load(series)
+    s = resolve(series)
     return tool.run(s, tool.parse_args(**args))
