@@ -4,10 +4,13 @@ Only the toolken head and reranker parameters (and, for an HF backbone with ``lo
 LoRA adapter) train; the backbone stays frozen. The corpus is split once (held-out test 15%,
 stratified, fixed seed, recorded by prompt hash; validation 15%; the rest trains). Training is
 class-balanced, seeded, augmented (word dropout, typos, case, descriptions mixed in from a pool
-of ``Series.describe()`` outputs, or none) and early-stopped on the validation split.
+of ``Series.describe()`` outputs, or none) and early-stopped on the validation split; stage 1 is
+then refit from scratch on train + validation for the chosen number of epochs (more data, same
+schedule).
 
 Stage 2 learns from out-of-fold stage-1 probabilities, so it sees stage 1 as it behaves on
-prompts it was not trained on, not as over-confident training-set fits.
+prompts it was not trained on, not as over-confident training-set fits; after the refit its
+early stopping also reads out-of-fold probabilities of the validation prompts.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ BAG_TRAIN: dict[str, Any] = {
     "alpha_lr": 0.1,
     "doc_examples": True,
     "average_folds": True,
+    "refit": True,
 }
 HF_TRAIN: dict[str, Any] = {
     "max_epochs": 40,
@@ -313,14 +317,26 @@ def _train_bag(
     vy = np.array([index[e.label] for e in va], dtype=np.int64)
     vrng = random.Random(seed + 7)
     vdesc = _pick_descriptions(len(va), pool, 0.5, vrng)
-    total = cfg["max_epochs"] * (1 + cfg["folds"]) + cfg["rerank_epochs"]
+    total = cfg["max_epochs"] * (1 + int(cfg["refit"]) + cfg["folds"]) + cfg["rerank_epochs"]
     bar = tqdm(total=total, desc="training toolkens", disable=not progress, leave=False)
 
     torch.manual_seed(seed)
+    init_state = model.trainable_state()
     best_epoch = _fit_bag_stage1(
         model, prompts, y, pool, cfg, seed, cfg["max_epochs"], (vprompts, vy, vdesc), bar
     )
     bar.update(cfg["max_epochs"] - bar.n if bar.n < cfg["max_epochs"] else 0)
+    n_tr = len(prompts)
+    refit = bool(cfg["refit"]) and len(vprompts) > 0
+    if refit:
+        # Validation has chosen the epoch count; refit stage 1 on train + validation with it.
+        prompts = prompts + vprompts
+        y = np.concatenate([y, vy])
+        model.load_trainable(init_state)
+        torch.manual_seed(seed)
+        _fit_bag_stage1(model, prompts, y, pool, cfg, seed, max(best_epoch, 1), bar=bar)
+        bar.update(cfg["max_epochs"] - max(best_epoch, 1))
+        voof = np.zeros((len(vprompts), len(classes)), np.float64)
 
     # Out-of-fold stage-1 log-probabilities for the reranker's training prompts.
     folds = np.arange(len(prompts)) % cfg["folds"]
@@ -352,6 +368,10 @@ def _train_bag(
                 [texts[i] for i in out_idx], [descs[i] for i in out_idx], rerank=False
             )
             oof[v][out_idx] = np.log(np.clip(p1, 1e-9, 1.0))
+        if refit:
+            vo = out_idx[out_idx >= n_tr] - n_tr
+            p1, _ = sub.scores([vprompts[i] for i in vo], [vdesc[i] for i in vo], rerank=False)
+            voof[vo] = np.log(np.clip(p1, 1e-9, 1.0))
         members.append(sub.trainable_state())
         bar.update(cfg["max_epochs"])
     if cfg["average_folds"]:
@@ -361,13 +381,22 @@ def _train_bag(
         avg = {k: torch.stack([m[k] for m in members]).mean(0) for k in keys}
         model.load_trainable({**model.trainable_state(), **avg})
 
+    if refit:
+        # Stage 2 trains on the training rows and early-stops on the validation rows, both
+        # scored by fold models that never saw them.
+        variants = [t[:n_tr] for t in variants]
+        oof = [o[:n_tr] for o in oof]
+        y = y[:n_tr]
+        vlogp = voof
+    else:
+        vp1, _ = model.scores(vprompts, vdesc, rerank=False)
+        vlogp = np.log(np.clip(vp1, 1e-9, 1.0))
     parts = [_bag_stage2_data(model, texts, lp) for texts, lp in zip(variants, oof, strict=True)]
     feats = torch.cat([p[0] for p in parts])
     q = torch.cat([p[1] for p in parts])
     cand = torch.cat([p[2] for p in parts])
     y2 = np.concatenate([y] * len(variants))
-    vp1, _ = model.scores(vprompts, vdesc, rerank=False)
-    vf, vq, vc = _bag_stage2_data(model, vprompts, np.log(np.clip(vp1, 1e-9, 1.0)))
+    vf, vq, vc = _bag_stage2_data(model, vprompts, vlogp)
     _fit_bag_stage2(model, (feats, q, cand, y2), (vf, vq, vc, vy), cfg, seed, bar)
     bar.close()
     return {"stage1_epochs": best_epoch, "train": cfg}
