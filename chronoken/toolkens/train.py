@@ -122,6 +122,34 @@ def _class_weights(labels: np.ndarray, n_classes: int) -> Any:
     return torch.tensor(w, dtype=torch.float32)
 
 
+class EarlyStopping:
+    """Keeps the trainable state with the lowest validation loss and says when to stop.
+
+    ``update(loss, epoch)`` returns True once ``patience`` epochs passed without an improvement
+    of at least 1e-4; ``restore()`` loads the best state back and returns its epoch.
+    """
+
+    def __init__(self, model: Any, patience: int, loss: float = float("inf")) -> None:
+        self.model = model
+        self.patience = patience
+        self.loss = loss
+        self.epoch = 0
+        self.state = model.trainable_state()
+        self.stale = 0
+
+    def update(self, loss: float, epoch: int = 0) -> bool:
+        if loss < self.loss - 1e-4:
+            self.loss, self.epoch, self.stale = loss, epoch, 0
+            self.state = self.model.trainable_state()
+            return False
+        self.stale += 1
+        return self.stale >= self.patience
+
+    def restore(self) -> int:
+        self.model.load_trainable(self.state)
+        return self.epoch
+
+
 # ----------------------------------------------------------------- WordLlama
 def _fit_bag_stage1(
     model: Any,
@@ -160,8 +188,7 @@ def _fit_bag_stage1(
     y_all = torch.from_numpy(labels)
     pool_feats = model.describe_features(["", *pool])  # row 0: no description
     pooled_once = not any(True for _ in model.encoder.parameters())
-    best = (float("inf"), 0, model.trainable_state())
-    stale = 0
+    stopper = EarlyStopping(model, cfg["patience"])
     for epoch in range(1, epochs + 1):
         model.train()
         texts = [augment(p, rng) for p in prompts]
@@ -197,16 +224,9 @@ def _fit_bag_stage1(
         vp, vy, vd = val
         p1, _ = model.scores(vp, vd, rerank=False)
         vloss = float(-np.mean(np.log(np.clip(p1[np.arange(len(vy)), vy], 1e-9, 1.0))))
-        if vloss < best[0] - 1e-4:
-            best, stale = (vloss, epoch, model.trainable_state()), 0
-        else:
-            stale += 1
-            if stale >= cfg["patience"]:
-                break
-    if val is None:
-        return epochs
-    model.load_trainable(best[2])
-    return best[1]
+        if stopper.update(vloss, epoch):
+            break
+    return epochs if val is None else stopper.restore()
 
 
 def _bag_stage2_data(model: Any, prompts: list[str], logp1: np.ndarray) -> tuple[Any, Any, Any]:
@@ -258,8 +278,8 @@ def _fit_bag_stage2(
             lp = torch.log_softmax(s, -1)[torch.arange(len(vy)), torch.from_numpy(vy)]
             return float(-lp.clamp(min=-20).mean())
 
-    best = (val_loss(), model.trainable_state())  # the untrained reranker equals stage 1
-    stale = 0
+    # The untrained reranker equals stage 1: it is the state to beat.
+    stopper = EarlyStopping(model, cfg["patience"], val_loss())
     for _ in range(cfg["rerank_epochs"]):
         model.train()
         order = torch.randperm(len(y), generator=gen)
@@ -273,14 +293,9 @@ def _fit_bag_stage2(
             opt.step()
         if bar is not None:
             bar.update(1)
-        vloss = val_loss()
-        if vloss < best[0] - 1e-4:
-            best, stale = (vloss, model.trainable_state()), 0
-        else:
-            stale += 1
-            if stale >= cfg["patience"]:
-                break
-    model.load_trainable(best[1])
+        if stopper.update(val_loss()):
+            break
+    stopper.restore()
 
 
 def _train_bag(
@@ -425,8 +440,7 @@ def _fit_hf_stage1(
     opt = torch.optim.AdamW(model.head.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     y_t = torch.from_numpy(y)
     weights = torch.cat([torch.zeros(1), _class_weights(y, model.n_classes)])
-    best = (float("inf"), 0, model.trainable_state())
-    stale = 0
+    stopper = EarlyStopping(model, cfg["patience"])
     for epoch in range(1, epochs + 1):
         model.train()
         order = torch.randperm(len(y), generator=gen)
@@ -443,17 +457,9 @@ def _fit_hf_stage1(
         vh, vy = val
         with torch.no_grad():
             lp = torch.log_softmax(model.head(vh), -1)[torch.arange(len(vy)), torch.from_numpy(vy)]
-        vloss = float(-lp.mean())
-        if vloss < best[0] - 1e-4:
-            best, stale = (vloss, epoch, model.trainable_state()), 0
-        else:
-            stale += 1
-            if stale >= cfg["patience"]:
-                break
-    if val is None:
-        return epochs
-    model.load_trainable(best[2])
-    return best[1]
+        if stopper.update(float(-lp.mean()), epoch):
+            break
+    return epochs if val is None else stopper.restore()
 
 
 def _hf_pairs(model: Any, prompts: list[str], logp1: Any, y: np.ndarray | None) -> tuple[Any, list]:
@@ -564,8 +570,7 @@ def _train_hf(
             ph = _hf_pair_tensor(model, prompts, pairs, n)
             vph = _hf_pair_tensor(model, vprompts, vpairs, len(vprompts))
         opt = torch.optim.AdamW(params, lr=cfg["rerank_lr"], weight_decay=cfg["weight_decay"])
-        best = (float("inf"), model.trainable_state())
-        stale = 0
+        stopper = EarlyStopping(model, cfg["patience"])
         for _ in range(cfg["rerank_epochs"]):
             model.train()
             order = torch.randperm(n, generator=gen)
@@ -582,13 +587,9 @@ def _train_hf(
                 vloss = float(
                     -torch.log_softmax(s, -1)[torch.arange(len(vy)), vy_t].clamp(min=-20).mean()
                 )
-            if vloss < best[0] - 1e-4:
-                best, stale = (vloss, model.trainable_state()), 0
-            else:
-                stale += 1
-                if stale >= cfg["patience"]:
-                    break
-        model.load_trainable(best[1])
+            if stopper.update(vloss):
+                break
+        stopper.restore()
     else:
         opt = torch.optim.AdamW(
             [
