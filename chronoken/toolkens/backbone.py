@@ -136,16 +136,6 @@ class WordLlamaBackbone(Backbone):
         enc = self.tokenizer.encode_batch([clean_text(t) for t in texts], add_special_tokens=False)
         return [_clip(e.ids) for e in enc]
 
-    def padded(self, ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-        """Right-padded ids of shape (n, max_len) int64 and mask (n, max_len) float32."""
-        width = max(1, max((len(i) for i in ids), default=1))
-        out = np.zeros((len(ids), width), dtype=np.int64)
-        mask = np.zeros((len(ids), width), dtype=np.float32)
-        for r, row in enumerate(ids):
-            out[r, : len(row)] = row
-            mask[r, : len(row)] = 1.0
-        return out, mask
-
     def mean_embed(self, texts: list[str]) -> np.ndarray:
         """Plain mean of token embeddings, L2-normalised: array of shape (n, dim)."""
         rows = []

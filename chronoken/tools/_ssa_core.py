@@ -51,12 +51,6 @@ class Hankel:
     def shape(self) -> tuple[int, int]:
         return self.L, self.N * self.K
 
-    def dense(self) -> np.ndarray:
-        """The matrix itself, shape (L, n_channels * K)."""
-        from numpy.lib.stride_tricks import sliding_window_view
-
-        return np.hstack([sliding_window_view(self.y[:, c], self.L).T for c in range(self.N)])
-
     def matmat(self, v: np.ndarray) -> np.ndarray:
         """X @ v for v of shape (n_channels * K, p); returns shape (L, p)."""
         from scipy import fft
