@@ -3,6 +3,13 @@
 ``scores(prompts, descriptions)`` returns stage-1 probabilities of shape (n, n_classes) and
 stage-2 probabilities of the same shape (NaN where a class was not reranked). Classes are the
 tools in registry order, then REJECT (last).
+
+On WordLlama, stage 1 adds two learned lexical priors to the toolken logits: a per-class weight
+for each tokenizer token and one for each hashed character n-gram (2-4 characters, fastText
+style). The n-grams carry what the LLaMA token codebook lacks: misspellings and inflections
+share most of their n-grams with the right word, and scripts the tokenizer splits into shared
+byte tokens (much CJK, Thai, Hebrew...) keep one feature per character sequence. Adopted by 4-fold
+cross-validation on train + validation (accuracy 0.894 -> 0.904 on the 1,895-prompt corpus).
 """
 
 from __future__ import annotations
@@ -32,10 +39,43 @@ BAG_DEFAULTS: dict[str, Any] = {
     "features": ["cos", "sent", "tok", "toolken"],
     "lexical": True,
     "token_weights": True,
+    "char_ngrams": 131072,
+    "char_ns": [2, 3, 4],
 }
 HF_DEFAULTS: dict[str, Any] = {"k": 3, "lora": False, "lora_rank": 8}
 CONTEXT_TEMPLATE = "Time series: {description}\nRequest: {prompt}\nTool:"
 _BATCH = 512
+
+
+def char_ngrams(text: str, buckets: int, ns: tuple[int, ...] = (2, 3, 4)) -> np.ndarray:
+    """Hashed character n-grams (n in ``ns``) of a text: int64 bucket ids of shape (m,).
+
+    The text is lower-cased with runs of whitespace collapsed and padded by a space, so word
+    starts and ends are n-grams of their own. The hash is a fixed polynomial over code points
+    (deterministic across processes, unlike ``hash``): typos, inflections and scripts whose
+    characters the tokenizer splits into shared byte tokens (CJK) still get their own features.
+    """
+    s = " " + " ".join(text.lower().split()) + " "
+    c = np.frombuffer(s.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
+    out = []
+    for n in ns:
+        m = len(c) - n + 1
+        if m <= 0:
+            continue
+        h = np.full(m, n, dtype=np.uint64)
+        for j in range(n):
+            h = h * np.uint64(1000003) + c[j : j + m]  # wraps modulo 2**64 by design
+        out.append(h ^ (h >> np.uint64(31)))
+    if not out:
+        return np.zeros(0, dtype=np.int64)
+    return (np.concatenate(out) % np.uint64(buckets)).astype(np.int64)
+
+
+def _scaled_bag(flat: torch.Tensor, offsets: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """Rows of ``table`` summed per packed text and divided by sqrt(its length): (n, C)."""
+    lengths = torch.diff(offsets, append=torch.tensor([len(flat)]))
+    w = torch.repeat_interleave(lengths.clamp(min=1).float().rsqrt(), lengths)
+    return F.embedding_bag(flat, table, offsets, mode="sum", per_sample_weights=w)
 
 
 class BagRouterModel(nn.Module):
@@ -71,6 +111,11 @@ class BagRouterModel(nn.Module):
         )
         if self.lex is not None:
             nn.init.zeros_(self.lex.weight)
+        # Learned per-class weights of hashed character n-grams (0 buckets: off).
+        n_buckets = int(self.config["char_ngrams"])
+        self.chars = nn.Embedding(n_buckets, self.n_classes) if n_buckets > 0 else None
+        if self.chars is not None:
+            nn.init.zeros_(self.chars.weight)
         self.reranker = BagReranker(
             backbone.dim, self.n_classes, int(self.config["rank"]), tuple(self.config["features"])
         )
@@ -97,6 +142,25 @@ class BagRouterModel(nn.Module):
         """Packed token ids (flat, offsets) of texts."""
         return self.pack(self.token_lists(texts))
 
+    def gram_lists(self, texts: list[str]) -> list[np.ndarray] | None:
+        """Hashed character n-grams of each text, or None when the layer is off."""
+        if self.chars is None:
+            return None
+        ns = tuple(int(n) for n in self.config["char_ns"])
+        return [char_ngrams(t, self.chars.num_embeddings, ns) for t in texts]
+
+    @staticmethod
+    def pack_grams(grams: list[np.ndarray] | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Packed n-gram ids (flat, offsets) or None."""
+        if grams is None:
+            return None
+        lengths = [len(g) for g in grams]
+        offsets = torch.tensor([0, *np.cumsum(lengths)[:-1].tolist()], dtype=torch.long)
+        flat = (
+            torch.from_numpy(np.concatenate(grams)) if grams else torch.zeros(0, dtype=torch.long)
+        )
+        return flat, offsets[: len(grams)]
+
     def describe_features(self, descriptions: list[str]) -> torch.Tensor:
         """Plain-mean features (n, dim) of descriptions (fixed pooling, no trainable part), each
         distinct text encoded once and cached; "" -> zeros."""
@@ -109,18 +173,32 @@ class BagRouterModel(nn.Module):
                 self._desc_cache[d] = torch.from_numpy(row) if d.strip() else torch.zeros(len(row))
         return torch.stack([self._desc_cache[d] for d in descriptions])
 
-    def stage1(self, flat: torch.Tensor, offsets: torch.Tensor, desc: torch.Tensor) -> torch.Tensor:
-        """Toolken logits (n, C) of packed prompts and description features (n, dim)."""
+    def stage1(
+        self,
+        flat: torch.Tensor,
+        offsets: torch.Tensor,
+        desc: torch.Tensor,
+        grams: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Toolken logits (n, C) of packed prompts, description features (n, dim) and packed
+        character n-grams (when the layer is on)."""
         h = torch.cat([self.encoder(flat, offsets), desc], dim=-1)
-        return self.head(h) + self.lexical(flat, offsets)
+        return self.head(h) + self.lexical(flat, offsets, grams)
 
-    def lexical(self, flat: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor | float:
-        """Learned per-class token weights summed over a prompt / sqrt(n_tokens): (n, C)."""
-        if self.lex is None:
-            return 0.0
-        lengths = torch.diff(offsets, append=torch.tensor([len(flat)]))
-        w = torch.repeat_interleave(lengths.clamp(min=1).float().rsqrt(), lengths)
-        return F.embedding_bag(flat, self.lex.weight, offsets, mode="sum", per_sample_weights=w)
+    def lexical(
+        self,
+        flat: torch.Tensor,
+        offsets: torch.Tensor,
+        grams: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor | float:
+        """Learned per-class token (and character n-gram) weights summed over a prompt and
+        divided by sqrt(count): (n, C)."""
+        out: torch.Tensor | float = 0.0
+        if self.lex is not None:
+            out = _scaled_bag(flat, offsets, self.lex.weight)
+        if self.chars is not None and grams is not None:
+            out = out + _scaled_bag(*grams, self.chars.weight)
+        return out
 
     def query(self, flat: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Unit plain-mean embedding q (n, dim) and token-level doc similarity (n, C)."""
@@ -176,8 +254,9 @@ class BagRouterModel(nn.Module):
         p1s, p2s = [], []
         for i in range(0, len(prompts), _BATCH):
             flat, offsets = self.tensors(prompts[i : i + _BATCH])
+            grams = self.pack_grams(self.gram_lists(prompts[i : i + _BATCH]))
             desc = self.describe_features(descriptions[i : i + _BATCH])
-            logits = self.stage1(flat, offsets, desc)
+            logits = self.stage1(flat, offsets, desc, grams)
             p1 = torch.softmax(logits, -1)
             p1s.append(p1)
             if rerank:

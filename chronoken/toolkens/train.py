@@ -54,6 +54,8 @@ BAG_TRAIN: dict[str, Any] = {
     "doc_examples": True,
     "average_folds": True,
     "refit": True,
+    "noisy_copies": 8,
+    "threads": 2,
 }
 HF_TRAIN: dict[str, Any] = {
     "max_epochs": 40,
@@ -151,9 +153,40 @@ class EarlyStopping:
 
 
 # ----------------------------------------------------------------- WordLlama
+class NoisyCopies:
+    """Token ids and character n-grams of ``n`` copies of each prompt, encoded once.
+
+    Copy 0 is the prompt itself, the others are ``augment``-ed; an epoch draws one copy per
+    prompt, so tokenising and hashing happen once per training run rather than every epoch.
+    """
+
+    def __init__(self, model: Any, prompts: list[str], n: int, rng: random.Random) -> None:
+        self.tokens: list[list[list[int]]] = []
+        self.grams: list[list[np.ndarray] | None] = []
+        for v in range(max(1, n)):
+            texts = prompts if v == 0 else [augment(p, rng) for p in prompts]
+            self.tokens.append(model.token_lists(texts))
+            self.grams.append(model.gram_lists(texts))
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def draw(
+        self, rows: np.ndarray, rng: random.Random
+    ) -> tuple[list[list[int]], list[np.ndarray] | None]:
+        """Token lists and n-gram arrays of one random copy of each prompt in ``rows``."""
+        pick = [rng.randrange(len(self)) for _ in rows]
+        tokens = [self.tokens[v][r] for v, r in zip(pick, rows, strict=True)]
+        if self.grams[0] is None:
+            return tokens, None
+        grams = [self.grams[v][r] for v, r in zip(pick, rows, strict=True)]  # type: ignore[index]
+        return tokens, grams
+
+
 def _fit_bag_stage1(
     model: Any,
-    prompts: list[str],
+    copies: NoisyCopies,
+    rows: np.ndarray,
     labels: np.ndarray,
     pool: list[str],
     cfg: dict[str, Any],
@@ -162,9 +195,10 @@ def _fit_bag_stage1(
     val: tuple[list[str], np.ndarray, list[str]] | None = None,
     bar: Any = None,
 ) -> int:
-    """Train encoder + toolken head; with ``val``, early-stop and restore the best epoch.
+    """Train encoder + toolken head on the prompts ``rows`` of ``copies`` (labels: one per
+    row); with ``val``, early-stop and restore the best epoch.
 
-    Each epoch re-draws the augmentation and the description paired with each prompt.
+    Each epoch re-draws the noisy copy and the description paired with each prompt.
     Returns the number of epochs whose weights are kept.
     """
     import torch
@@ -175,35 +209,41 @@ def _fit_bag_stage1(
     groups = [
         {"params": [*model.encoder.parameters(), *model.head.parameters()]},
     ]
-    if model.lex is not None:
+    lexical = [m for m in (model.lex, model.chars) if m is not None]
+    if lexical:
         groups.append(
             {
-                "params": list(model.lex.parameters()),
+                "params": [p for m in lexical for p in m.parameters()],
                 "lr": cfg["lex_lr"],
                 "weight_decay": cfg["lex_weight_decay"],
             }
         )
-    opt = torch.optim.AdamW(groups, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    # The fused kernel updates the large per-token tables in one pass (several times faster).
+    opt = torch.optim.AdamW(groups, lr=cfg["lr"], weight_decay=cfg["weight_decay"], fused=True)
     weights = _class_weights(labels, model.n_classes)
     y_all = torch.from_numpy(labels)
     pool_feats = model.describe_features(["", *pool])  # row 0: no description
     pooled_once = not any(True for _ in model.encoder.parameters())
     stopper = EarlyStopping(model, cfg["patience"])
+    if val is not None:
+        vp, vy, vd = val
+        vflat, voff = model.tensors(vp)
+        vgrams = model.pack_grams(model.gram_lists(vp))
+        vdesc = model.describe_features(vd)
     for epoch in range(1, epochs + 1):
         model.train()
-        texts = [augment(p, rng) for p in prompts]
+        lists, gram_lists = copies.draw(rows, rng)
         didx = torch.tensor(
             [
                 1 + rng.randrange(len(pool)) if pool and rng.random() < cfg["p_description"] else 0
-                for _ in texts
+                for _ in lists
             ]
         )
-        lists = model.token_lists(texts)
         desc = pool_feats[didx]
         if pooled_once:
             with torch.no_grad():
                 feats = torch.cat([model.encoder(*model.pack(lists)), desc], dim=-1)
-        order = torch.randperm(len(texts), generator=gen)
+        order = torch.randperm(len(lists), generator=gen)
         for i in range(0, len(order), cfg["batch"]):
             b = order[i : i + cfg["batch"]]
             flat, offsets = model.pack([lists[j] for j in b.tolist()])
@@ -211,8 +251,13 @@ def _fit_bag_stage1(
                 h = feats[b]
             else:
                 h = torch.cat([model.encoder(flat, offsets), desc[b]], dim=-1)
-            h = F.dropout(h, cfg["dropout"], training=True)
-            logits = model.head(h) + model.lexical(flat, offsets)
+            # Dropout from this fit's own generator: fits may run in parallel threads.
+            keep = torch.rand(h.shape, generator=gen) >= cfg["dropout"]
+            h = h * keep / (1.0 - cfg["dropout"])
+            grams = model.pack_grams(
+                None if gram_lists is None else [gram_lists[j] for j in b.tolist()]
+            )
+            logits = model.head(h) + model.lexical(flat, offsets, grams)
             loss = F.cross_entropy(logits, y_all[b], weight=weights)
             opt.zero_grad()
             loss.backward()
@@ -221,9 +266,10 @@ def _fit_bag_stage1(
             bar.update(1)
         if val is None:
             continue
-        vp, vy, vd = val
-        p1, _ = model.scores(vp, vd, rerank=False)
-        vloss = float(-np.mean(np.log(np.clip(p1[np.arange(len(vy)), vy], 1e-9, 1.0))))
+        model.eval()
+        with torch.no_grad():
+            logp = torch.log_softmax(model.stage1(vflat, voff, vdesc, vgrams), -1)
+        vloss = float(-logp[torch.arange(len(vy)), torch.from_numpy(vy)].mean())
         if stopper.update(vloss, epoch):
             break
     return epochs if val is None else stopper.restore()
@@ -337,25 +383,59 @@ def _train_bag(
 
     torch.manual_seed(seed)
     init_state = model.trainable_state()
+    copies = NoisyCopies(model, prompts + vprompts, cfg["noisy_copies"], random.Random(seed + 11))
     best_epoch = _fit_bag_stage1(
-        model, prompts, y, pool, cfg, seed, cfg["max_epochs"], (vprompts, vy, vdesc), bar
+        model,
+        copies,
+        np.arange(len(prompts)),
+        y,
+        pool,
+        cfg,
+        seed,
+        cfg["max_epochs"],
+        (vprompts, vy, vdesc),
+        bar,
     )
     bar.update(cfg["max_epochs"] - bar.n if bar.n < cfg["max_epochs"] else 0)
     n_tr = len(prompts)
+    epochs_kept = max(best_epoch, 1)
     refit = bool(cfg["refit"]) and len(vprompts) > 0
     if refit:
         # Validation has chosen the epoch count; refit stage 1 on train + validation with it.
         prompts = prompts + vprompts
         y = np.concatenate([y, vy])
         model.load_trainable(init_state)
-        torch.manual_seed(seed)
-        _fit_bag_stage1(model, prompts, y, pool, cfg, seed, max(best_epoch, 1), bar=bar)
-        bar.update(cfg["max_epochs"] - max(best_epoch, 1))
         voof = np.zeros((len(vprompts), len(classes)), np.float64)
 
-    # Out-of-fold stage-1 log-probabilities for the reranker's training prompts.
+    # Out-of-fold stage-1 log-probabilities for the reranker's training prompts. The refit and
+    # the fold models are independent fits, each seeded by its own generators, so they run in
+    # parallel threads (torch ops release the GIL) with the same result as one after another.
     folds = np.arange(len(prompts)) % cfg["folds"]
     np.random.default_rng(seed).shuffle(folds)
+    model.token_table()
+    jobs: list[tuple[Any, np.ndarray, int]] = []
+    if refit:
+        jobs.append((model, np.arange(len(prompts)), seed))
+    subs = []
+    for f in range(cfg["folds"]):
+        sub = BagRouterModel(model.backbone, model.docs, model.config)
+        sub.tok_table.copy_(model.tok_table)
+        sub._desc_cache = dict(model._desc_cache)
+        subs.append(sub)
+        jobs.append((sub, np.where(folds != f)[0], seed + 100 + f))
+
+    def fit(job: tuple[Any, np.ndarray, int]) -> None:
+        m, rows, s = job
+        torch.set_num_threads(1)  # one core per fit; the threads are the parallelism
+        _fit_bag_stage1(m, copies, rows, y[rows], pool, cfg, s, epochs_kept)
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, int(cfg["threads"]))) as pool_ex:
+        for _ in pool_ex.map(fit, jobs):
+            bar.update(epochs_kept)
+    bar.update(bar.total - cfg["rerank_epochs"] - bar.n)
+
     arng = random.Random(seed + 3)
     variants = [prompts] + [
         [augment(p, arng) for p in prompts] for _ in range(cfg["aug_variants"] - 1)
@@ -363,21 +443,8 @@ def _train_bag(
     vdescs = [_pick_descriptions(len(prompts), pool, cfg["p_description"], arng) for _ in variants]
     oof = [np.zeros((len(prompts), len(classes)), np.float64) for _ in variants]
     members = [model.trainable_state()]
-    for f in range(cfg["folds"]):
-        sub = BagRouterModel(model.backbone, model.docs, model.config)
-        sub.tok_table.copy_(model.token_table())
-        torch.manual_seed(seed + 100 + f)
-        inside = folds != f
-        _fit_bag_stage1(
-            sub,
-            [p for p, m in zip(prompts, inside, strict=True) if m],
-            y[inside],
-            pool,
-            cfg,
-            seed + 100 + f,
-            max(best_epoch, 1),
-        )
-        out_idx = np.where(~inside)[0]
+    for f, sub in enumerate(subs):
+        out_idx = np.where(folds == f)[0]
         for v, (texts, descs) in enumerate(zip(variants, vdescs, strict=True)):
             p1, _ = sub.scores(
                 [texts[i] for i in out_idx], [descs[i] for i in out_idx], rerank=False
@@ -388,7 +455,6 @@ def _train_bag(
             p1, _ = sub.scores([vprompts[i] for i in vo], [vdesc[i] for i in vo], rerank=False)
             voof[vo] = np.log(np.clip(p1, 1e-9, 1.0))
         members.append(sub.trainable_state())
-        bar.update(cfg["max_epochs"])
     if cfg["average_folds"]:
         # Stage 1 is linear in its parameters given the (parameter-free) pooling, so the
         # parameter average is the average of the fold models' logits: a free bagged ensemble.

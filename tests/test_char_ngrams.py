@@ -1,0 +1,61 @@
+"""The hashed character n-gram layer of the WordLlama router."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from chronoken.toolkens.model import char_ngrams
+
+MASK = (1 << 64) - 1
+
+
+def reference(text: str, buckets: int, ns: tuple[int, ...]) -> list[int]:
+    """The same hash in plain Python integers (explicit modulo 2**64)."""
+    s = " " + " ".join(text.lower().split()) + " "
+    codes = [ord(ch) for ch in s]
+    out = []
+    for n in ns:
+        for i in range(len(codes) - n + 1):
+            h = n
+            for j in range(n):
+                h = (h * 1000003 + codes[i + j]) & MASK
+            h ^= h >> 31
+            out.append(h % buckets)
+    return out
+
+
+def test_numpy_hash_matches_the_plain_integer_definition() -> None:
+    # The shipped weights are indexed by these ids: any change to the hash breaks the store.
+    texts = [
+        "Forecast 12 months",
+        "预测未来12个月的值。",
+        "  Ünïcödé\tspaces  ",
+        "a",
+        "",
+        "bad \udcff byte",
+    ]
+    for text in texts:
+        got = char_ngrams(text, 131072, (2, 3, 4)).tolist()
+        assert got == reference(text, 131072, (2, 3, 4)), text
+
+
+def test_case_and_whitespace_do_not_change_the_grams() -> None:
+    a = char_ngrams("Find  the BREAKS", 4096)
+    b = char_ngrams("find the breaks", 4096)
+    assert np.array_equal(a, b)
+
+
+def test_a_typo_keeps_most_grams() -> None:
+    right = set(char_ngrams("forecast the demand", 1 << 17).tolist())
+    typo = set(char_ngrams("forcast the demand", 1 << 17).tolist())
+    other = set(char_ngrams("segment the signal", 1 << 17).tolist())
+    assert len(right & typo) / len(right | typo) > 0.6
+    assert len(right & other) / len(right | other) < 0.3
+
+
+def test_cjk_characters_get_distinct_grams() -> None:
+    # LLaMA's tokenizer falls back to shared byte tokens for many CJK characters; the
+    # character grams of two different words must not collide that way.
+    a = set(char_ngrams("预测", 1 << 17).tolist())
+    b = set(char_ngrams("趋势", 1 << 17).tolist())
+    assert a and b and not (a & b)
