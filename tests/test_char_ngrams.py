@@ -59,3 +59,22 @@ def test_cjk_characters_get_distinct_grams() -> None:
     a = set(char_ngrams("预测", 1 << 17).tolist())
     b = set(char_ngrams("趋势", 1 << 17).tolist())
     assert a and b and not (a & b)
+
+
+def test_batch_gives_the_same_ids_as_one_text_at_a_time() -> None:
+    from chronoken.toolkens.model import char_ngrams_batch
+
+    texts = [
+        "Forecast 12 months",
+        "",
+        "a",
+        "ab",
+        "预测未来12个月的值。",
+        " x  y ",
+        "SSA, not ARIMA",
+    ]
+    batch = char_ngrams_batch(texts, 4096, (2, 3, 4))
+    assert len(batch) == len(texts)
+    for text, ids in zip(texts, batch, strict=True):
+        assert np.array_equal(ids, char_ngrams(text, 4096, (2, 3, 4))), text
+    assert char_ngrams_batch([], 4096, (2, 3, 4)) == []

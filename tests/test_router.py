@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from chronoken.errors import RouterError
 from chronoken.toolkens import router as router_mod
@@ -300,3 +301,55 @@ def test_missing_training_prompts_name_the_file(tmp_path: Path, corpus: Path) ->
     (folder / "smoother.jsonl").unlink()
     with pytest.raises(RouterError, match=r"smoother\.jsonl"):
         train(out=tmp_path / "s", tools=TOOLS, corpus=folder, epochs=1, progress=False)
+
+
+def test_negated_words_feed_their_own_reranker_features() -> None:
+    from chronoken.toolkens.model import build_model
+    from chronoken.toolkens.rerank import BAG_FEATURES
+
+    docs = [*TOOLS.values(), "REJECT: chit-chat and anything no tool does."]
+    m = build_model(load_backbone(), docs, {})
+    prompts = [
+        "decompose the demand into trend and season",
+        "find the breaks in demand, do not decompose into trend and season",
+    ]
+    flat, offsets = m.tensors(prompts)
+    logp = torch.zeros(len(prompts), len(docs))
+    feats, _ = m.pair_features(flat, offsets, logp, m.negated_tensors(prompts))
+    neg_tok = feats[..., BAG_FEATURES.index("neg_tok")]
+    neg_cos = feats[..., BAG_FEATURES.index("neg_cos")]
+    assert torch.all(neg_tok[0] == 0) and torch.all(neg_cos[0] == 0)  # nothing ruled out
+    smoother = list(TOOLS).index("smoother")
+    assert int(neg_tok[1].argmax()) == smoother  # "trend and season" is the smoother's doc
+    assert int(neg_cos[1].argmax()) == smoother
+
+
+def test_reranker_learns_from_doc_features_that_stage_one_lacks() -> None:
+    """Stage 2 starts as stage 1 and keeps what validation confirms: here stage 1 is
+    uninformative and the token/doc feature carries the class, with imbalanced classes."""
+    from chronoken.toolkens.model import build_model
+    from chronoken.toolkens.rerank import BAG_FEATURES
+    from chronoken.toolkens.train import BAG_TRAIN, _fit_bag_stage2
+
+    docs = [*TOOLS.values(), "REJECT: anything no tool does."]
+    m = build_model(load_backbone(), docs, {})
+    gen = torch.Generator().manual_seed(0)
+
+    def data(n: int) -> tuple:
+        y = torch.multinomial(torch.tensor([0.2, 0.15, 0.15, 0.5]), n, True, generator=gen)
+        feats = torch.zeros(n, len(docs), len(BAG_FEATURES))
+        feats[..., BAG_FEATURES.index("toolken")] = torch.log_softmax(
+            0.3 * torch.randn(n, len(docs), generator=gen), -1
+        )
+        tok = torch.nn.functional.one_hot(y, len(docs)).float()
+        feats[..., BAG_FEATURES.index("tok")] = tok + 0.4 * torch.randn(n, len(docs), generator=gen)
+        q = torch.nn.functional.normalize(torch.randn(n, 256, generator=gen), dim=-1)
+        return feats, q, torch.ones(n, len(docs), dtype=torch.bool), y.numpy()
+
+    train_set, val_set = data(800), data(300)
+    _fit_bag_stage2(m, train_set, val_set, dict(BAG_TRAIN), seed=0)
+    with torch.no_grad():
+        s1 = val_set[0][..., BAG_FEATURES.index("toolken")].argmax(-1).numpy()
+        s2 = m.stage2(val_set[0], val_set[1]).argmax(-1).numpy()
+    assert (s1 == val_set[3]).mean() < 0.6
+    assert (s2 == val_set[3]).mean() > 0.85

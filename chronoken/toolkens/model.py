@@ -23,6 +23,7 @@ from torch.nn import functional as F
 
 from chronoken.toolkens.backbone import HFBackbone, WordLlamaBackbone, torch_threads
 from chronoken.toolkens.head import BagEncoder, ToolkenHead
+from chronoken.toolkens.negation import split_negated
 from chronoken.toolkens.rerank import (
     CROSS_TEMPLATE,
     BagReranker,
@@ -36,7 +37,7 @@ BAG_DEFAULTS: dict[str, Any] = {
     "pooling": "mean+max",
     "k": 3,
     "rank": 16,
-    "features": ["cos", "sent", "tok", "toolken"],
+    "features": ["cos", "sent", "tok", "toolken", "neg_cos", "neg_tok"],
     "lexical": True,
     "token_weights": True,
     "char_ngrams": 131072,
@@ -69,6 +70,37 @@ def char_ngrams(text: str, buckets: int, ns: tuple[int, ...] = (2, 3, 4)) -> np.
     if not out:
         return np.zeros(0, dtype=np.int64)
     return (np.concatenate(out) % np.uint64(buckets)).astype(np.int64)
+
+
+def char_ngrams_batch(texts: list[str], buckets: int, ns: tuple[int, ...]) -> list[np.ndarray]:
+    """``[char_ngrams(t, buckets, ns) for t in texts]`` in one vectorised pass (same ids, same
+    order): the texts are hashed as one code-point array and n-grams that would cross from one
+    text into the next are dropped."""
+    if not texts:
+        return []
+    strings = [" " + " ".join(t.lower().split()) + " " for t in texts]
+    lengths = np.array([len(s) for s in strings])
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    c = np.frombuffer("".join(strings).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    c = c.astype(np.uint64)
+    per_n = []
+    for n in ns:
+        counts = np.maximum(lengths - n + 1, 0)
+        m = len(c) - n + 1
+        if m <= 0 or counts.sum() == 0:
+            per_n.append([np.zeros(0, dtype=np.int64)] * len(texts))
+            continue
+        h = np.full(m, n, dtype=np.uint64)
+        for j in range(n):
+            h = h * np.uint64(1000003) + c[j : j + m]
+        h = h ^ (h >> np.uint64(31))
+        # Start positions of the n-grams that lie inside one text.
+        pos = np.repeat(starts, counts) + (
+            np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        )
+        ids = (h[pos] % np.uint64(buckets)).astype(np.int64)
+        per_n.append(np.split(ids, np.cumsum(counts)[:-1]))
+    return [np.concatenate(parts) for parts in zip(*per_n, strict=True)]
 
 
 def _scaled_bag(flat: torch.Tensor, offsets: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
@@ -147,7 +179,7 @@ class BagRouterModel(nn.Module):
         if self.chars is None:
             return None
         ns = tuple(int(n) for n in self.config["char_ns"])
-        return [char_ngrams(t, self.chars.num_embeddings, ns) for t in texts]
+        return char_ngrams_batch(texts, self.chars.num_embeddings, ns)
 
     @staticmethod
     def pack_grams(grams: list[np.ndarray] | None) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -228,11 +260,24 @@ class BagRouterModel(nn.Module):
         return self.tok_table
 
     def pair_features(
-        self, flat: torch.Tensor, offsets: torch.Tensor, logp1: torch.Tensor
+        self,
+        flat: torch.Tensor,
+        offsets: torch.Tensor,
+        logp1: torch.Tensor,
+        negated: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reranker features (n, C, 4) and the unit request embedding q (n, dim)."""
+        """Reranker features (n, C, 6) and the unit request embedding q (n, dim); ``negated``
+        is the packed token ids of the words each request rules out (``negated_tensors``)."""
         q, tok = self.query(flat, offsets)
-        return bag_pair_features(q, tok, logp1, self.bank), q
+        q_neg, tok_neg = self.query(*negated) if negated is not None else (None, None)
+        return bag_pair_features(q, tok, logp1, self.bank, q_neg, tok_neg), q
+
+    def negated_tensors(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Packed token ids (flat, offsets) of the negated words of each text ("" if none)."""
+        negated = [split_negated(t)[1] for t in texts]
+        if not any(negated):  # the common case: skip the tokenizer
+            return torch.zeros(0, dtype=torch.long), torch.zeros(len(texts), dtype=torch.long)
+        return self.tensors(negated)
 
     def stage2(self, feats: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         """Reranker scores (n, C)."""
@@ -260,7 +305,8 @@ class BagRouterModel(nn.Module):
             p1 = torch.softmax(logits, -1)
             p1s.append(p1)
             if rerank:
-                feats, q = self.pair_features(flat, offsets, torch.log_softmax(logits, -1))
+                negated = self.negated_tensors(prompts[i : i + _BATCH])
+                feats, q = self.pair_features(flat, offsets, torch.log_softmax(logits, -1), negated)
                 cand = candidate_mask(p1, self.k, self.reject)
                 s2 = self.stage2(feats, q).masked_fill(~cand, float("-inf"))
                 p2s.append(torch.softmax(s2, -1).masked_fill(~cand, float("nan")))

@@ -6,7 +6,9 @@ once and cached.
 
 - WordLlama (bag of embeddings, no attention): zero-shot similarity features between the
   request and the documentation (whole doc, best sentence, token-level late interaction) act as
-  a prior that generalises; a trained low-rank bilinear term, per-feature weights, the stage-1
+  a prior that generalises; the words the request rules out ("..., not ARIMA") are scored
+  against each doc on their own, so a bag of words can learn that naming a tool in a negation
+  counts against it; a trained low-rank bilinear term, per-feature weights, the stage-1
   log-probability and a per-class bias sit on top.
 - HF backbone: the documentation is literally in context ("doc + request"), the hidden state
   at the end is scored by a trained vector (optionally through a LoRA adapter).
@@ -23,7 +25,7 @@ from torch.nn import functional as F
 
 from chronoken.toolkens.backbone import WordLlamaBackbone
 
-BAG_FEATURES = ("cos", "sent", "tok", "toolken")
+BAG_FEATURES = ("cos", "sent", "tok", "toolken", "neg_cos", "neg_tok")
 CROSS_TEMPLATE = (
     "Tool documentation: {doc}\n\nRequest: {prompt}\nDoes this tool fit the request? Answer:"
 )
@@ -81,18 +83,26 @@ class DocBank:
 
 
 def bag_pair_features(
-    q: torch.Tensor, tok: torch.Tensor, logp1: torch.Tensor, bank: DocBank
+    q: torch.Tensor,
+    tok: torch.Tensor,
+    logp1: torch.Tensor,
+    bank: DocBank,
+    q_neg: torch.Tensor | None = None,
+    tok_neg: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Request/doc features of shape (n, n_classes, 4) in BAG_FEATURES order.
+    """Request/doc features of shape (n, n_classes, 6) in BAG_FEATURES order.
 
     q: (n, dim) unit mean embedding of the request; tok: (n, n_classes) token-level late
     interaction (weighted mean over request tokens of their best cosine to a doc token);
-    logp1: (n, n_classes) stage-1 log-probabilities.
+    logp1: (n, n_classes) stage-1 log-probabilities; q_neg, tok_neg: the same two for the words
+    the request rules out (``negation.split_negated``; zeros when it rules nothing out).
     """
     cos = q @ bank.mean.T
     s = q @ bank.sent.T  # (n, S)
     sent = s.unsqueeze(1).masked_fill(~bank.sent_mask.unsqueeze(0), -2.0).max(-1).values
-    return torch.stack([cos, sent, tok, logp1], dim=-1)
+    neg_cos = torch.zeros_like(cos) if q_neg is None else q_neg @ bank.mean.T
+    neg_tok = torch.zeros_like(cos) if tok_neg is None else tok_neg
+    return torch.stack([cos, sent, tok, logp1, neg_cos, neg_tok], dim=-1)
 
 
 class BagReranker(nn.Module):
@@ -118,14 +128,14 @@ class BagReranker(nn.Module):
             "use", torch.tensor([float(f in features) for f in BAG_FEATURES]), persistent=False
         )
         # Starts as stage 1 exactly (doc weights 0); training adds the docs where validation agrees.
-        self.alpha = nn.Parameter(torch.tensor([0.0, 0.0, 0.0, 1.0]))
+        self.alpha = nn.Parameter(torch.tensor([0.0, 0.0, 0.0, 1.0, 0.0, 0.0]))
         self.bias = nn.Parameter(torch.zeros(n_classes))
         g = torch.Generator().manual_seed(0)
         self.u = nn.Parameter(torch.randn(dim, rank, generator=g) * 0.05)
         self.v = nn.Parameter(torch.zeros(dim, rank))
 
     def forward(self, feats: torch.Tensor, q: torch.Tensor, doc: torch.Tensor) -> torch.Tensor:
-        """Scores of shape (n, n_classes) from feats (n, C, 4), q (n, dim), doc (C, dim)."""
+        """Scores of shape (n, n_classes) from feats (n, C, 6), q (n, dim), doc (C, dim)."""
         lin = (feats * (self.alpha * self.use)).sum(-1)
         return lin + (q @ self.u) @ (doc @ self.v).T + self.bias
 

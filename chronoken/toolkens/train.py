@@ -45,12 +45,12 @@ BAG_TRAIN: dict[str, Any] = {
     "p_description": 0.6,
     "folds": 4,
     "rerank_epochs": 60,
-    "rerank_lr": 2e-2,
+    "rerank_lr": 1e-4,
     "rerank_weight_decay": 1e-2,
     "aug_variants": 2,
     "lex_lr": 1e-2,
     "lex_weight_decay": 1e-2,
-    "alpha_lr": 0.1,
+    "alpha_lr": 5e-3,
     "doc_examples": True,
     "average_folds": True,
     "refit": True,
@@ -284,7 +284,7 @@ def _bag_stage2_data(model: Any, prompts: list[str], logp1: np.ndarray) -> tuple
     with torch.no_grad():
         ids, mask = model.tensors(prompts)
         lp = torch.from_numpy(logp1.astype(np.float32))
-        feats, q = model.pair_features(ids, mask, lp)
+        feats, q = model.pair_features(ids, mask, lp, model.negated_tensors(prompts))
         cand = candidate_mask(lp.exp(), model.k, model.reject)
     return feats, q, cand
 
@@ -307,7 +307,6 @@ def _fit_bag_stage2(
     cand = cand.clone()
     cand[torch.arange(len(y)), y_t] = True  # the right answer is always among the candidates
     vf, vq, vc, vy = val
-    weights = _class_weights(y, model.n_classes)
     rr = model.reranker
     opt = torch.optim.AdamW(
         [
@@ -333,7 +332,10 @@ def _fit_bag_stage2(
             b = order[i : i + 64]
             qb = F.dropout(q[b], cfg["dropout"], training=True)
             s = model.stage2(feats[b], qb).masked_fill(~cand[b], float("-inf"))
-            loss = F.cross_entropy(s, y_t[b], weight=weights)
+            # Unweighted, like the validation loss: stage 2 sees the classes at their corpus
+            # frequencies (class-balanced stage-2 training biased it against REJECT and it
+            # never beat stage 1 on validation).
+            loss = F.cross_entropy(s, y_t[b])
             opt.zero_grad()
             loss.backward()
             opt.step()
