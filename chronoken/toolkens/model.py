@@ -41,7 +41,7 @@ BAG_DEFAULTS: dict[str, Any] = {
     "lexical": True,
     "token_weights": True,
     "char_ngrams": 131072,
-    "char_ns": [2, 3, 4],
+    "char_ns": [1, 2, 3, 4],
 }
 HF_DEFAULTS: dict[str, Any] = {"k": 3, "lora": False, "lora_rank": 8}
 CONTEXT_TEMPLATE = "Time series: {description}\nRequest: {prompt}\nTool:"
@@ -179,6 +179,8 @@ class BagRouterModel(nn.Module):
         if self.chars is None:
             return None
         ns = tuple(int(n) for n in self.config["char_ns"])
+        if len(texts) <= 8:  # the vectorised pass only pays off over many texts
+            return [char_ngrams(t, self.chars.num_embeddings, ns) for t in texts]
         return char_ngrams_batch(texts, self.chars.num_embeddings, ns)
 
     @staticmethod
