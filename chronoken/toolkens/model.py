@@ -5,11 +5,13 @@ stage-2 probabilities of the same shape (NaN where a class was not reranked). Cl
 tools in registry order, then REJECT (last).
 
 On WordLlama, stage 1 adds two learned lexical priors to the toolken logits: a per-class weight
-for each tokenizer token and one for each hashed character n-gram (2-4 characters, fastText
+for each tokenizer token and one for each hashed character n-gram (1-4 characters, fastText
 style). The n-grams carry what the LLaMA token codebook lacks: misspellings and inflections
 share most of their n-grams with the right word, and scripts the tokenizer splits into shared
-byte tokens (much CJK, Thai, Hebrew...) keep one feature per character sequence. Adopted by 4-fold
-cross-validation on train + validation (accuracy 0.894 -> 0.904 on the 1,895-prompt corpus).
+byte tokens (much CJK, Thai, Hebrew...) keep one feature per character sequence. The layer was
+adopted by 4-fold cross-validation on train + validation (2-4-grams: accuracy 0.894 -> 0.904 on
+the 1,895-prompt corpus; adding unigrams: 0.866 -> 0.868 on the 3,105-prompt corpus, better in
+every fold).
 """
 
 from __future__ import annotations
