@@ -15,6 +15,7 @@ early stopping also reads out-of-fold probabilities of the validation prompts.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from pathlib import Path
@@ -433,7 +434,8 @@ def _train_bag(
 
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=max(1, int(cfg["threads"]))) as pool_ex:
+    workers = max(1, min(int(cfg["threads"]), os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool_ex:
         for _ in pool_ex.map(fit, jobs):
             bar.update(epochs_kept)
     bar.update(bar.total - cfg["rerank_epochs"] - bar.n)
