@@ -50,7 +50,7 @@ CONTEXT_TEMPLATE = "Time series: {description}\nRequest: {prompt}\nTool:"
 _BATCH = 512
 
 
-def char_ngrams(text: str, buckets: int, ns: tuple[int, ...] = (2, 3, 4)) -> np.ndarray:
+def char_ngrams(text: str, buckets: int, ns: tuple[int, ...] = (1, 2, 3, 4)) -> np.ndarray:
     """Hashed character n-grams (n in ``ns``) of a text: int64 bucket ids of shape (m,).
 
     The text is lower-cased with runs of whitespace collapsed and padded by a space, so word
