@@ -50,3 +50,13 @@ def test_scope_stops_at_a_contrast_word_and_at_the_length_cap() -> None:
     assert split_negated("no bands but give me the trend")[1] == "bands"
     words = " ".join(f"w{i}" for i in range(20))
     assert len(split_negated("without " + words)[1].split()) == MAX_SCOPE
+
+
+def test_a_long_run_of_cues_is_parsed_in_one_pass() -> None:
+    # Each scope looks only a bounded window ahead; an unbounded search made this quadratic
+    # (about 30 s for a 100,000-character prompt).
+    text = "no " * 33_000
+    kept, negated = split_negated(text)
+    words = negated.split()
+    assert kept == "" and set(words) == {"no"}
+    assert 33_000 * MAX_SCOPE // (MAX_SCOPE + 1) <= len(words) < 33_000

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 MAX_SCOPE = 8
+_WINDOW = 40 * MAX_SCOPE  # characters searched for the end of a scope
 
 _CUES = [
     # English
@@ -101,9 +102,11 @@ def split_negated(text: str) -> tuple[str, str]:
     for cue in _CUE.finditer(text):
         if cue.start() < pos:
             continue
-        stop = _BOUNDARY.search(text, cue.end())
-        end = stop.start() if stop else len(text)
-        words = list(re.finditer(r"\S+", text[cue.end() : end]))
+        # Look no further than MAX_SCOPE words ahead, so a long text costs linear time.
+        window = text[cue.end() : cue.end() + _WINDOW]
+        stop = _BOUNDARY.search(window)
+        words = list(re.finditer(r"\S+", window[: stop.start() if stop else len(window)]))
+        end = cue.end() + (stop.start() if stop else len(window))
         if len(words) > MAX_SCOPE:
             end = cue.end() + words[MAX_SCOPE - 1].end()
         span = text[cue.end() : end].strip()
