@@ -50,6 +50,26 @@ CONTEXT_TEMPLATE = "Time series: {description}\nRequest: {prompt}\nTool:"
 _BATCH = 512
 
 
+def _padded(text: str) -> str:
+    """Lower-cased, runs of whitespace collapsed, one space at each end."""
+    return " " + " ".join(text.lower().split()) + " "
+
+
+def _codes(s: str) -> np.ndarray:
+    """Code points of s as uint64, shape (len(s),) (lone surrogates kept as they are)."""
+    return np.frombuffer(s.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
+
+
+def _ngram_hashes(c: np.ndarray, n: int) -> np.ndarray:
+    """Hash of every n-gram of the code points c (uint64, shape (len(c) - n + 1,)): a fixed
+    polynomial, wrapping modulo 2**64 by design, then an xor-shift to mix the high bits down."""
+    m = len(c) - n + 1
+    h = np.full(m, n, dtype=np.uint64)
+    for j in range(n):
+        h = h * np.uint64(1000003) + c[j : j + m]
+    return h ^ (h >> np.uint64(31))
+
+
 def char_ngrams(text: str, buckets: int, ns: tuple[int, ...] = (1, 2, 3, 4)) -> np.ndarray:
     """Hashed character n-grams (n in ``ns``) of a text: int64 bucket ids of shape (m,).
 
@@ -58,17 +78,8 @@ def char_ngrams(text: str, buckets: int, ns: tuple[int, ...] = (1, 2, 3, 4)) -> 
     (deterministic across processes, unlike ``hash``): typos, inflections and scripts whose
     characters the tokenizer splits into shared byte tokens (CJK) still get their own features.
     """
-    s = " " + " ".join(text.lower().split()) + " "
-    c = np.frombuffer(s.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
-    out = []
-    for n in ns:
-        m = len(c) - n + 1
-        if m <= 0:
-            continue
-        h = np.full(m, n, dtype=np.uint64)
-        for j in range(n):
-            h = h * np.uint64(1000003) + c[j : j + m]  # wraps modulo 2**64 by design
-        out.append(h ^ (h >> np.uint64(31)))
+    c = _codes(_padded(text))
+    out = [_ngram_hashes(c, n) for n in ns if len(c) >= n]
     if not out:
         return np.zeros(0, dtype=np.int64)
     return (np.concatenate(out) % np.uint64(buckets)).astype(np.int64)
@@ -80,22 +91,17 @@ def char_ngrams_batch(texts: list[str], buckets: int, ns: tuple[int, ...]) -> li
     text into the next are dropped."""
     if not texts:
         return []
-    strings = [" " + " ".join(t.lower().split()) + " " for t in texts]
+    strings = [_padded(t) for t in texts]
     lengths = np.array([len(s) for s in strings])
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    c = np.frombuffer("".join(strings).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    c = c.astype(np.uint64)
+    c = _codes("".join(strings))
     per_n = []
     for n in ns:
         counts = np.maximum(lengths - n + 1, 0)
-        m = len(c) - n + 1
-        if m <= 0 or counts.sum() == 0:
+        if counts.sum() == 0:
             per_n.append([np.zeros(0, dtype=np.int64)] * len(texts))
             continue
-        h = np.full(m, n, dtype=np.uint64)
-        for j in range(n):
-            h = h * np.uint64(1000003) + c[j : j + m]
-        h = h ^ (h >> np.uint64(31))
+        h = _ngram_hashes(c, n)
         # Start positions of the n-grams that lie inside one text.
         pos = np.repeat(starts, counts) + (
             np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
