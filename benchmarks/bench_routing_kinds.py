@@ -4,8 +4,8 @@
     python benchmarks/bench_routing_kinds.py --by-kind  # also one row per corpus "kind"
 
 The held-out split is the one the store recorded (never trained on). "English" is every prompt
-whose corpus kind is not "foreign"; "other languages" is the rest. The table shows where each
-router stage wins or loses, which one overall accuracy hides.
+whose corpus kind is not "foreign"; "other languages" is the rest. The tables (accuracy, then
+REJECT F1) show where each router stage wins or loses, which one overall figure hides.
 """
 
 from __future__ import annotations
@@ -36,15 +36,16 @@ def main() -> None:
     ap.add_argument("--by-kind", action="store_true", help="one row per corpus kind as well")
     args = ap.parse_args()
 
-    from chronoken.eval.harness import _heldout
+    from chronoken.eval.harness import heldout_examples
     from chronoken.toolkens.router import REJECT, load_router
 
     kind_of = kinds()
     modes = ("toolken+", "toolken", "similarity", "keyword")
-    table: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    # Per group and mode: [correct, n, REJECT true positives, predicted REJECT, true REJECT].
+    table: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0] * 5))
     for mode in modes:
         r = load_router(args.backbone, None, mode)
-        examples = _heldout(r, None)
+        examples = heldout_examples(r, None)
         decisions = r.route_batch([e.prompt for e in examples])
         for ex, dec in zip(examples, decisions, strict=True):
             kind = kind_of.get(ex.prompt, "")
@@ -53,13 +54,28 @@ def main() -> None:
                 groups.append(f"  {kind or '?'}")
             for g in groups:
                 cell = table[g][mode]
-                cell[0] += (dec.tool or REJECT) == ex.label
+                pred = dec.tool or REJECT
+                cell[0] += pred == ex.label
                 cell[1] += 1
-    print(f"{'held-out prompts':<20}{'n':>6}" + "".join(f"{m:>12}" for m in modes))
-    for group, cells in table.items():
-        n = cells[modes[0]][1]
-        accs = "".join(f"{cells[m][0] / max(1, cells[m][1]):>12.3f}" for m in modes)
-        print(f"{group:<20}{n:>6}{accs}")
+                cell[2] += pred == REJECT and ex.label == REJECT
+                cell[3] += pred == REJECT
+                cell[4] += ex.label == REJECT
+    for title, value in (("accuracy", _accuracy), ("REJECT F1", _reject_f1)):
+        print(f"{title + ' (held-out)':<24}{'n':>6}" + "".join(f"{m:>12}" for m in modes))
+        for group, cells in table.items():
+            n = cells[modes[0]][1]
+            row = "".join(f"{value(cells[m]):>12.3f}" for m in modes)
+            print(f"{group:<24}{n:>6}{row}")
+        print()
+
+
+def _accuracy(cell: list[int]) -> float:
+    return cell[0] / max(1, cell[1])
+
+
+def _reject_f1(cell: list[int]) -> float:
+    """2 TP / (predicted REJECT + true REJECT)."""
+    return 2 * cell[2] / max(1, cell[3] + cell[4])
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ KEYS = (
 )
 
 
-def _heldout(router: Any, corpus: str | Path | None) -> list[Any]:
+def heldout_examples(router: Any, corpus: str | Path | None) -> list[Any]:
     """The held-out split: prompts whose hash the store recorded, else the seed-0 split."""
     from chronoken.toolkens.corpus import load_corpus, prompt_hash, split
     from chronoken.toolkens.store import default_store, read_metadata
@@ -91,7 +91,7 @@ def evaluate(
 
     r = load_router(backbone, store, router, tools=tools)
     if path is None:
-        examples, base = _heldout(r, corpus), None
+        examples, base = heldout_examples(r, corpus), None
     else:
         p = Path(path)
         if not p.exists():
