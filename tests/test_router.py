@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import random
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ import torch
 
 from chronoken.errors import RouterError
 from chronoken.toolkens import router as router_mod
+from chronoken.toolkens import train as train_mod
 from chronoken.toolkens.backbone import load_backbone
 from chronoken.toolkens.router import RoutingDecision, load_router
 from chronoken.toolkens.train import train
@@ -123,6 +126,8 @@ def test_store_files_and_metadata(trained: tuple[Path, dict], corpus: Path) -> N
     assert len(meta["corpus_sha256"]) == 64
     assert meta["split"]["seed"] == 0 and meta["split"]["heldout_hashes"]
     assert "toolken+" in meta["metrics"]["heldout"]
+    # Stage 1 was refit on the validation prompts, so scoring them would measure memorisation.
+    assert meta["train"]["refit"] and meta["metrics"]["validation"] == {}
     assert (store / "toolkens.safetensors").stat().st_size > 0
 
 
@@ -235,6 +240,52 @@ def test_same_seed_same_weights(trained: tuple[Path, dict], corpus: Path, tmp_pa
     train(out=tmp_path, tools=TOOLS, corpus=corpus, epochs=25, progress=False)
     a = (trained[0] / "toolkens.safetensors").read_bytes()
     b = (tmp_path / "toolkens.safetensors").read_bytes()
+    assert hashlib.sha256(a).hexdigest() == hashlib.sha256(b).hexdigest()
+
+
+def test_refit_beside_validation_gives_the_sequential_weights(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refit runs ahead in a second thread while validation picks its epoch count. Slow the
+    validation fit down so that the refit overtakes the epoch finally chosen: the weights must
+    still be byte-identical to one thread doing the validation fit and then the refit."""
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: training never runs the refit beside the validation fit")
+    monkeypatch.setitem(train_mod.BAG_TRAIN, "patience", 2)
+    update = train_mod.EarlyStopping.update
+
+    def best_by_epoch_six(self: train_mod.EarlyStopping, loss: float, epoch: int = 0) -> bool:
+        return update(self, loss if epoch <= 6 else math.inf, epoch)
+
+    # Validation stops early on this easy corpus only if the loss stops improving: make it so.
+    monkeypatch.setattr(train_mod.EarlyStopping, "update", best_by_epoch_six)
+    fit = train_mod._fit_bag_stage1
+    refit_epochs: list[int] = []
+
+    def slow_validation(*args: object, **kwargs: object) -> int:
+        after = kwargs.get("after_epoch")
+        if after is None:
+            return fit(*args, **kwargs)
+
+        val = kwargs.get("val", args[8] if len(args) > 8 else None)
+
+        def paced(epoch: int, best: int) -> bool:
+            if val is None:  # the refit
+                refit_epochs.append(epoch)
+            else:
+                time.sleep(0.15)
+            return after(epoch, best)  # type: ignore[operator]
+
+        return fit(*args, **{**kwargs, "after_epoch": paced})
+
+    monkeypatch.setattr(train_mod, "_fit_bag_stage1", slow_validation)
+    m = train(out=tmp_path / "ahead", tools=TOOLS, corpus=corpus, epochs=25, progress=False)
+    assert refit_epochs and max(refit_epochs) > m["stage1_epochs"]  # it did run ahead
+
+    monkeypatch.setitem(train_mod.BAG_TRAIN, "threads", 1)
+    train(out=tmp_path / "one", tools=TOOLS, corpus=corpus, epochs=25, progress=False)
+    a = (tmp_path / "ahead" / "toolkens.safetensors").read_bytes()
+    b = (tmp_path / "one" / "toolkens.safetensors").read_bytes()
     assert hashlib.sha256(a).hexdigest() == hashlib.sha256(b).hexdigest()
 
 

@@ -55,8 +55,14 @@ class BagEncoder(nn.Module):
         self.out_dim = d * len(parts)
         self._neg: torch.Tensor | None = None
 
-    def forward(self, flat: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
-        """Features of shape (n, out_dim) of n packed texts; an empty text gives zeros."""
+    def forward(
+        self, flat: torch.Tensor, offsets: torch.Tensor, fixed: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Features of shape (n, out_dim) of n packed texts; an empty text gives zeros.
+
+        ``fixed``: the parameter-free parts (``fixed_parts`` of the same texts), when the caller
+        has them already (training re-reads the same texts every epoch).
+        """
         if self.attn is None and self.token_weight is None:
             mean = F.embedding_bag(flat, self.embedding, offsets, mode="mean")
         else:
@@ -72,6 +78,14 @@ class BagEncoder(nn.Module):
             wsum = torch.zeros(len(offsets)).index_add(0, bag, w)
             mean = total / wsum.clamp(min=1e-6).unsqueeze(1)
         feats = [F.normalize(mean, dim=-1)]
+        if fixed is not None:
+            return torch.cat([feats[0], fixed], dim=-1)
+        return torch.cat([feats[0], self.fixed_parts(flat, offsets)], dim=-1)
+
+    def fixed_parts(self, flat: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        """The order-statistic parts ("+max", "+min"), which have no trainable parameter:
+        shape (n, dim * (n_parts - 1)), each part L2-normalised."""
+        feats = [torch.zeros(len(offsets), 0)]
         for part in self.parts[1:]:
             if part == "max":
                 v = F.embedding_bag(flat, self.embedding, offsets, mode="max")

@@ -5,8 +5,10 @@ LoRA adapter) train; the backbone stays frozen. The corpus is split once (held-o
 stratified, fixed seed, recorded by prompt hash; validation 15%; the rest trains). Training is
 class-balanced, seeded, augmented (word dropout, typos, case, descriptions mixed in from a pool
 of ``Series.describe()`` outputs, or none) and early-stopped on the validation split; stage 1 is
-then refit from scratch on train + validation for the chosen number of epochs (more data, same
-schedule).
+also refit from scratch on train + validation for the chosen number of epochs (more data, same
+schedule). On two cores the refit runs beside the validation fit and keeps its weights at every
+epoch that can still be chosen, so the refit costs no extra wall time and gives the same
+weights as refitting afterwards.
 
 Stage 2 learns from out-of-fold stage-1 probabilities, so it sees stage 1 as it behaves on
 prompts it was not trained on, not as over-confident training-set fits; after the refit its
@@ -18,6 +20,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +38,13 @@ from chronoken.toolkens.corpus import (
     tool_docs,
 )
 
-#: Training hyper-parameters of the WordLlama router (chosen on the validation split).
+#: Training hyper-parameters of the WordLlama router, each chosen by 4-fold cross-validation on
+#: train + validation (never on the held-out split or the benchmark sets).
 BAG_TRAIN: dict[str, Any] = {
     "max_epochs": 60,
-    "patience": 8,
-    "batch": 128,
-    "lr": 1.4e-2,
+    "patience": 5,
+    "batch": 512,
+    "lr": 2.8e-2,
     "weight_decay": 1e-3,
     "dropout": 0.2,
     "p_description": 0.6,
@@ -49,13 +53,13 @@ BAG_TRAIN: dict[str, Any] = {
     "rerank_lr": 1e-4,
     "rerank_weight_decay": 1e-2,
     "aug_variants": 2,
-    "lex_lr": 1.4e-2,
+    "lex_lr": 2.8e-2,
     "lex_weight_decay": 1e-2,
     "alpha_lr": 5e-3,
     "doc_examples": True,
     "average_folds": True,
     "refit": True,
-    "noisy_copies": 8,
+    "noisy_copies": 12,
     "threads": 2,
 }
 HF_TRAIN: dict[str, Any] = {
@@ -155,33 +159,52 @@ class EarlyStopping:
 
 # ----------------------------------------------------------------- WordLlama
 class NoisyCopies:
-    """Token ids and character n-grams of ``n`` copies of each prompt, encoded once.
+    """Token ids, character n-grams and the parameter-free pooled features of ``n`` copies of
+    each prompt, computed once.
 
     Copy 0 is the prompt itself, the others are ``augment``-ed; an epoch draws one copy per
-    prompt, so tokenising and hashing happen once per training run rather than every epoch.
+    prompt, so tokenising, hashing and max-pooling happen once per training run rather than
+    every epoch.
     """
 
-    def __init__(self, model: Any, prompts: list[str], n: int, rng: random.Random) -> None:
-        self.tokens: list[list[list[int]]] = []
-        self.grams: list[list[np.ndarray] | None] = []
-        for v in range(max(1, n)):
-            texts = prompts if v == 0 else [augment(p, rng) for p in prompts]
-            self.tokens.append(model.token_lists(texts))
-            self.grams.append(model.gram_lists(texts))
+    def __init__(
+        self, model: Any, prompts: list[str], n: int, rng: random.Random, threads: int = 1
+    ) -> None:
+        import torch
+
+        self.prompts = list(prompts)
+        texts = [self.prompts] + [[augment(p, rng) for p in prompts] for _ in range(max(1, n) - 1)]
+
+        def encode(copy: list[str]) -> tuple[list[list[int]], list[np.ndarray] | None, Any]:
+            tokens = model.token_lists(copy)
+            with torch.no_grad():
+                fixed = model.encoder.fixed_parts(*model.pack(tokens))
+            return tokens, model.gram_lists(copy), fixed
+
+        # The copies are independent: encode them in threads (tokenizer, numpy and torch
+        # release the GIL), same result in the same order.
+        done = _parallel(encode, texts, {"threads": threads})
+        self.tokens: list[list[list[int]]] = [d[0] for d in done]
+        self.grams: list[list[np.ndarray] | None] = [d[1] for d in done]
+        self.fixed = torch.stack([d[2] for d in done])  # (copies, prompts, dim * extra parts)
 
     def __len__(self) -> int:
         return len(self.tokens)
 
     def draw(
         self, rows: np.ndarray, rng: random.Random
-    ) -> tuple[list[list[int]], list[np.ndarray] | None]:
-        """Token lists and n-gram arrays of one random copy of each prompt in ``rows``."""
+    ) -> tuple[list[list[int]], list[np.ndarray] | None, Any]:
+        """Token lists, n-gram arrays and fixed pooled features (len(rows), d) of one random
+        copy of each prompt in ``rows``."""
+        import torch
+
         pick = [rng.randrange(len(self)) for _ in rows]
         tokens = [self.tokens[v][r] for v, r in zip(pick, rows, strict=True)]
+        fixed = self.fixed[torch.tensor(pick), torch.from_numpy(np.asarray(rows))]
         if self.grams[0] is None:
-            return tokens, None
+            return tokens, None, fixed
         grams = [self.grams[v][r] for v, r in zip(pick, rows, strict=True)]  # type: ignore[index]
-        return tokens, grams
+        return tokens, grams, fixed
 
 
 def _fit_bag_stage1(
@@ -195,12 +218,15 @@ def _fit_bag_stage1(
     epochs: int,
     val: tuple[list[str], np.ndarray, list[str]] | None = None,
     bar: Any = None,
+    after_epoch: Callable[[int, int], bool] | None = None,
 ) -> int:
     """Train encoder + toolken head on the prompts ``rows`` of ``copies`` (labels: one per
     row); with ``val``, early-stop and restore the best epoch.
 
-    Each epoch re-draws the noisy copy and the description paired with each prompt.
-    Returns the number of epochs whose weights are kept.
+    Each epoch re-draws the noisy copy and the description paired with each prompt, from this
+    fit's own generators: the weights after k epochs do not depend on ``epochs``.
+    ``after_epoch(epoch, best_epoch_so_far)`` is called after every epoch; returning True ends
+    the fit there. Returns the number of epochs whose weights are kept.
     """
     import torch
     from torch.nn import functional as F
@@ -233,7 +259,7 @@ def _fit_bag_stage1(
         vdesc = model.describe_features(vd)
     for epoch in range(1, epochs + 1):
         model.train()
-        lists, gram_lists = copies.draw(rows, rng)
+        lists, gram_lists, fixed = copies.draw(rows, rng)
         didx = torch.tensor(
             [
                 1 + rng.randrange(len(pool)) if pool and rng.random() < cfg["p_description"] else 0
@@ -243,7 +269,7 @@ def _fit_bag_stage1(
         desc = pool_feats[didx]
         if pooled_once:
             with torch.no_grad():
-                feats = torch.cat([model.encoder(*model.pack(lists)), desc], dim=-1)
+                feats = torch.cat([model.encoder(*model.pack(lists), fixed), desc], dim=-1)
         order = torch.randperm(len(lists), generator=gen)
         for i in range(0, len(order), cfg["batch"]):
             b = order[i : i + cfg["batch"]]
@@ -251,7 +277,7 @@ def _fit_bag_stage1(
             if pooled_once:
                 h = feats[b]
             else:
-                h = torch.cat([model.encoder(flat, offsets), desc[b]], dim=-1)
+                h = torch.cat([model.encoder(flat, offsets, fixed[b]), desc[b]], dim=-1)
             # Dropout from this fit's own generator: fits may run in parallel threads.
             keep = torch.rand(h.shape, generator=gen) >= cfg["dropout"]
             h = h * keep / (1.0 - cfg["dropout"])
@@ -265,13 +291,18 @@ def _fit_bag_stage1(
             opt.step()
         if bar is not None:
             bar.update(1)
-        if val is None:
-            continue
-        model.eval()
-        with torch.no_grad():
-            logp = torch.log_softmax(model.stage1(vflat, voff, vdesc, vgrams), -1)
-        vloss = float(-logp[torch.arange(len(vy)), torch.from_numpy(vy)].mean())
-        if stopper.update(vloss, epoch):
+        stop = False
+        if val is not None:
+            model.eval()
+            with torch.no_grad():
+                logp = torch.log_softmax(model.stage1(vflat, voff, vdesc, vgrams), -1)
+            vloss = float(-logp[torch.arange(len(vy)), torch.from_numpy(vy)].mean())
+            stop = stopper.update(vloss, epoch)
+        if after_epoch is not None and after_epoch(
+            epoch, stopper.epoch if val is not None else epoch
+        ):
+            return epoch
+        if stop:
             break
     return epochs if val is None else stopper.restore()
 
@@ -347,6 +378,172 @@ def _fit_bag_stage2(
     stopper.restore()
 
 
+def _sub_model(model: Any) -> Any:
+    """A fresh stage-1 model sharing ``model``'s backbone, docs, token table and caches."""
+    from chronoken.toolkens.model import BagRouterModel
+
+    sub = BagRouterModel(model.backbone, model.docs, model.config)
+    model.token_table()
+    sub.tok_table.copy_(model.tok_table)
+    sub._desc_cache = dict(model._desc_cache)
+    return sub
+
+
+def _parallel(fit: Any, jobs: list, cfg: dict[str, Any]) -> list:
+    """``[fit(job) for job in jobs]`` in ``cfg["threads"]`` threads (at most one per core).
+
+    Each fit is seeded by its own generators, so the result is the same as one after another;
+    torch ops release the GIL, so the threads really run at once.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = max(1, min(int(cfg["threads"]), os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as ex:
+        return list(ex.map(fit, jobs))
+
+
+def _fit_and_refit(
+    model: Any,
+    copies: NoisyCopies,
+    y_tr: np.ndarray,
+    vy: np.ndarray,
+    val: tuple[list[str], np.ndarray, list[str]],
+    pool: list[str],
+    cfg: dict[str, Any],
+    seed: int,
+    bar: Any,
+) -> tuple[int, dict]:
+    """The validation fit of ``model`` on the training rows and, in a second thread at the same
+    time, the refit on train + validation; returns (best epoch, refit state after that many
+    epochs).
+
+    The refit cannot know its epoch count until validation has chosen it, so it runs ahead and
+    keeps its weights after every epoch that can still be chosen (the best epoch so far only
+    grows). A refit's weights after k epochs do not depend on how long it would have run, so
+    this gives the same weights as refitting afterwards, without waiting for it.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    y_all = np.concatenate([y_tr, vy])
+    refit_model = _sub_model(model)
+    shared: dict[str, Any] = {"best": 0, "final": None}
+    kept: dict[int, dict] = {}
+
+    def publish(epoch: int, best: int) -> bool:
+        shared["best"] = best
+        return False
+
+    def keep(epoch: int, _: int) -> bool:
+        final = shared["final"]
+        if final is None or epoch <= final:
+            if epoch >= shared["best"]:
+                kept[epoch] = refit_model.trainable_state()
+            for e in [e for e in kept if e < shared["best"]]:
+                del kept[e]
+        return final is not None and epoch >= final
+
+    def refit() -> None:
+        torch.set_num_threads(1)
+        _fit_bag_stage1(
+            refit_model,
+            copies,
+            np.arange(len(y_all)),
+            y_all,
+            pool,
+            cfg,
+            seed,
+            cfg["max_epochs"],
+            after_epoch=keep,
+        )
+
+    with ThreadPoolExecutor(max_workers=1) as ex:
+        ahead = ex.submit(refit)
+        best = 0
+        try:
+            best = _fit_bag_stage1(
+                model,
+                copies,
+                np.arange(len(y_tr)),
+                y_tr,
+                pool,
+                cfg,
+                seed,
+                cfg["max_epochs"],
+                val,
+                bar,
+                after_epoch=publish,
+            )
+        finally:
+            # Tell the refit where to stop (after one epoch if validation failed).
+            shared["final"] = max(best, 1)
+        ahead.result()
+    return best, kept[max(best, 1)]
+
+
+def _stage1_fits(
+    model: Any,
+    copies: NoisyCopies,
+    y: np.ndarray,
+    vprompts: list[str],
+    vy: np.ndarray,
+    vdesc: list[str],
+    pool: list[str],
+    cfg: dict[str, Any],
+    seed: int,
+    bar: Any,
+    on_fold: Callable[[int, Any, np.ndarray], None] | None = None,
+) -> tuple[int, list, list, bool]:
+    """Stage 1: one fit early-stopped on validation and (``cfg["refit"]``) a refit of ``model``
+    on train + validation for the epoch count it chose, beside it in a second thread; then K
+    fold models in parallel threads, whose out-of-fold scores train the reranker.
+
+    ``on_fold(f, fold_model, folds)`` runs in the fold's thread as soon as fold f is fitted
+    (``folds``: the fold of each row; rows are the training prompts, then the validation
+    prompts when it refits). Returns (epochs kept, fold models, [the state of ``model``],
+    whether it refitted).
+    """
+    import torch
+
+    n_tr = len(y)
+    refit = bool(cfg["refit"]) and len(vprompts) > 0
+    workers = max(1, min(int(cfg["threads"]), os.cpu_count() or 1))
+    val = (vprompts, vy, vdesc)
+    if refit and workers > 1:
+        best_epoch, refit_state = _fit_and_refit(model, copies, y, vy, val, pool, cfg, seed, bar)
+        epochs_kept = max(best_epoch, 1)
+        y = np.concatenate([y, vy])
+        model.load_trainable(refit_state)
+    else:
+        init_state = model.trainable_state()
+        best_epoch = _fit_bag_stage1(
+            model, copies, np.arange(n_tr), y, pool, cfg, seed, cfg["max_epochs"], val, bar
+        )
+        epochs_kept = max(best_epoch, 1)
+        if refit:
+            y = np.concatenate([y, vy])
+            model.load_trainable(init_state)
+            _fit_bag_stage1(model, copies, np.arange(len(y)), y, pool, cfg, seed, epochs_kept)
+    folds = np.arange(len(y)) % cfg["folds"]
+    np.random.default_rng(seed).shuffle(folds)
+    jobs: list[tuple[Any, np.ndarray, int]] = []
+    subs = [_sub_model(model) for _ in range(cfg["folds"])]
+    for f, sub in enumerate(subs):
+        jobs.append((sub, np.where(folds != f)[0], seed + 100 + f))
+
+    def fit(f: int) -> None:
+        m, rows, s = jobs[f]
+        torch.set_num_threads(1)  # one core per fit; the threads are the parallelism
+        _fit_bag_stage1(m, copies, rows, y[rows], pool, cfg, s, epochs_kept)
+        if on_fold is not None:
+            on_fold(f, m, folds)
+
+    _parallel(fit, list(range(len(jobs))), cfg)
+    bar.update(epochs_kept * len(jobs))
+    return best_epoch, subs, [model.trainable_state()], refit
+
+
 def _train_bag(
     model: Any,
     tr: list[Example],
@@ -360,8 +557,6 @@ def _train_bag(
 ) -> dict[str, Any]:
     import torch
     from tqdm.auto import tqdm
-
-    from chronoken.toolkens.model import BagRouterModel
 
     cfg = {**BAG_TRAIN, **(overrides or {})}
     if epochs is not None:
@@ -385,69 +580,20 @@ def _train_bag(
     bar = tqdm(total=total, desc="training toolkens", disable=not progress, leave=False)
 
     torch.manual_seed(seed)
-    init_state = model.trainable_state()
-    copies = NoisyCopies(model, prompts + vprompts, cfg["noisy_copies"], random.Random(seed + 11))
-    best_epoch = _fit_bag_stage1(
-        model,
-        copies,
-        np.arange(len(prompts)),
-        y,
-        pool,
-        cfg,
-        seed,
-        cfg["max_epochs"],
-        (vprompts, vy, vdesc),
-        bar,
+    copies = NoisyCopies(
+        model, prompts + vprompts, cfg["noisy_copies"], random.Random(seed + 11), cfg["threads"]
     )
-    bar.update(cfg["max_epochs"] - bar.n if bar.n < cfg["max_epochs"] else 0)
     n_tr = len(prompts)
-    epochs_kept = max(best_epoch, 1)
     refit = bool(cfg["refit"]) and len(vprompts) > 0
-    if refit:
-        # Validation has chosen the epoch count; refit stage 1 on train + validation with it.
-        prompts = prompts + vprompts
-        y = np.concatenate([y, vy])
-        model.load_trainable(init_state)
-        voof = np.zeros((len(vprompts), len(classes)), np.float64)
-
-    # Out-of-fold stage-1 log-probabilities for the reranker's training prompts. The refit and
-    # the fold models are independent fits, each seeded by its own generators, so they run in
-    # parallel threads (torch ops release the GIL) with the same result as one after another.
-    folds = np.arange(len(prompts)) % cfg["folds"]
-    np.random.default_rng(seed).shuffle(folds)
-    model.token_table()
-    jobs: list[tuple[Any, np.ndarray, int]] = []
-    if refit:
-        jobs.append((model, np.arange(len(prompts)), seed))
-    subs = []
-    for f in range(cfg["folds"]):
-        sub = BagRouterModel(model.backbone, model.docs, model.config)
-        sub.tok_table.copy_(model.tok_table)
-        sub._desc_cache = dict(model._desc_cache)
-        subs.append(sub)
-        jobs.append((sub, np.where(folds != f)[0], seed + 100 + f))
-
-    def fit(job: tuple[Any, np.ndarray, int]) -> None:
-        m, rows, s = job
-        torch.set_num_threads(1)  # one core per fit; the threads are the parallelism
-        _fit_bag_stage1(m, copies, rows, y[rows], pool, cfg, s, epochs_kept)
-
-    from concurrent.futures import ThreadPoolExecutor
-
-    workers = max(1, min(int(cfg["threads"]), os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool_ex:
-        for _ in pool_ex.map(fit, jobs):
-            bar.update(epochs_kept)
-    bar.update(bar.total - cfg["rerank_epochs"] - bar.n)
-
+    rows = prompts + vprompts if refit else prompts
     arng = random.Random(seed + 3)
-    variants = [prompts] + [
-        [augment(p, arng) for p in prompts] for _ in range(cfg["aug_variants"] - 1)
-    ]
-    vdescs = [_pick_descriptions(len(prompts), pool, cfg["p_description"], arng) for _ in variants]
-    oof = [np.zeros((len(prompts), len(classes)), np.float64) for _ in variants]
-    members = [model.trainable_state()]
-    for f, sub in enumerate(subs):
+    variants = [rows] + [[augment(p, arng) for p in rows] for _ in range(cfg["aug_variants"] - 1)]
+    vdescs = [_pick_descriptions(len(rows), pool, cfg["p_description"], arng) for _ in variants]
+    oof = [np.zeros((len(rows), len(classes)), np.float64) for _ in variants]
+    voof = np.zeros((len(vprompts), len(classes)), np.float64)
+
+    def score_out_of_fold(f: int, sub: Any, folds: np.ndarray) -> None:
+        # Each fold writes only its own rows, so the fold threads never touch the same cells.
         out_idx = np.where(folds == f)[0]
         for v, (texts, descs) in enumerate(zip(variants, vdescs, strict=True)):
             p1, _ = sub.scores(
@@ -458,10 +604,18 @@ def _train_bag(
             vo = out_idx[out_idx >= n_tr] - n_tr
             p1, _ = sub.scores([vprompts[i] for i in vo], [vdesc[i] for i in vo], rerank=False)
             voof[vo] = np.log(np.clip(p1, 1e-9, 1.0))
-        members.append(sub.trainable_state())
+
+    best_epoch, subs, members, refit = _stage1_fits(
+        model, copies, y, vprompts, vy, vdesc, pool, cfg, seed, bar, score_out_of_fold
+    )
+    if refit:
+        prompts = rows
+        y = np.concatenate([y, vy])
+    bar.update(bar.total - cfg["rerank_epochs"] - bar.n)
+    members += [sub.trainable_state() for sub in subs]
     if cfg["average_folds"]:
-        # Stage 1 is linear in its parameters given the (parameter-free) pooling, so the
-        # parameter average is the average of the fold models' logits: a free bagged ensemble.
+        # Stage 1 is (nearly) linear in its parameters, so the parameter average is close to
+        # the average of the member models' logits: a free bagged ensemble.
         keys = [k for k in members[0] if not k.startswith("reranker.") and k != "tok_table"]
         avg = {k: torch.stack([m[k] for m in members]).mean(0) for k in keys}
         model.load_trainable({**model.trainable_state(), **avg})
@@ -788,7 +942,11 @@ def train(
         "n_train": len(tr),
         "n_validation": len(va),
         "n_heldout": len(te),
-        "validation": _quick_metrics(model, va, classes, vdesc),
+        # After a refit stage 1 has trained on the validation prompts: scoring them again would
+        # only measure memorisation, so the entry is left out and held-out is the figure.
+        "validation": (
+            {} if fit["train"].get("refit") else _quick_metrics(model, va, classes, vdesc)
+        ),
         "heldout": _quick_metrics(model, te, classes, [""] * len(te)),
         "similarity_threshold": threshold,
         "train_seconds": round(seconds, 2),
