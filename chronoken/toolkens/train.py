@@ -389,16 +389,20 @@ def _sub_model(model: Any) -> Any:
     return sub
 
 
+def _workers(cfg: dict[str, Any]) -> int:
+    """Worker threads for parallel fits: ``cfg["threads"]``, at most one per core."""
+    return max(1, min(int(cfg["threads"]), os.cpu_count() or 1))
+
+
 def _parallel(fit: Any, jobs: list, cfg: dict[str, Any]) -> list:
-    """``[fit(job) for job in jobs]`` in ``cfg["threads"]`` threads (at most one per core).
+    """``[fit(job) for job in jobs]`` in ``_workers(cfg)`` threads.
 
     Each fit is seeded by its own generators, so the result is the same as one after another;
     torch ops release the GIL, so the threads really run at once.
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    workers = max(1, min(int(cfg["threads"]), os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as ex:
+    with ThreadPoolExecutor(max_workers=_workers(cfg)) as ex:
         return list(ex.map(fit, jobs))
 
 
@@ -493,24 +497,23 @@ def _stage1_fits(
     cfg: dict[str, Any],
     seed: int,
     bar: Any,
+    refit: bool,
     on_fold: Callable[[int, Any, np.ndarray], None] | None = None,
-) -> tuple[int, list, list, bool]:
-    """Stage 1: one fit early-stopped on validation and (``cfg["refit"]``) a refit of ``model``
+) -> tuple[int, list, list]:
+    """Stage 1: one fit early-stopped on validation and (``refit``) a refit of ``model``
     on train + validation for the epoch count it chose, beside it in a second thread; then K
     fold models in parallel threads, whose out-of-fold scores train the reranker.
 
     ``on_fold(f, fold_model, folds)`` runs in the fold's thread as soon as fold f is fitted
     (``folds``: the fold of each row; rows are the training prompts, then the validation
-    prompts when it refits). Returns (epochs kept, fold models, [the state of ``model``],
-    whether it refitted).
+    prompts when it refits).
+    Returns (epochs kept, fold models, [the state of ``model``]).
     """
     import torch
 
     n_tr = len(y)
-    refit = bool(cfg["refit"]) and len(vprompts) > 0
-    workers = max(1, min(int(cfg["threads"]), os.cpu_count() or 1))
     val = (vprompts, vy, vdesc)
-    if refit and workers > 1:
+    if refit and _workers(cfg) > 1:
         best_epoch, refit_state = _fit_and_refit(model, copies, y, vy, val, pool, cfg, seed, bar)
         epochs_kept = max(best_epoch, 1)
         y = np.concatenate([y, vy])
@@ -541,7 +544,7 @@ def _stage1_fits(
 
     _parallel(fit, list(range(len(jobs))), cfg)
     bar.update(epochs_kept * len(jobs))
-    return best_epoch, subs, [model.trainable_state()], refit
+    return best_epoch, subs, [model.trainable_state()]
 
 
 def _train_bag(
@@ -605,8 +608,8 @@ def _train_bag(
             p1, _ = sub.scores([vprompts[i] for i in vo], [vdesc[i] for i in vo], rerank=False)
             voof[vo] = np.log(np.clip(p1, 1e-9, 1.0))
 
-    best_epoch, subs, members, refit = _stage1_fits(
-        model, copies, y, vprompts, vy, vdesc, pool, cfg, seed, bar, score_out_of_fold
+    best_epoch, subs, members = _stage1_fits(
+        model, copies, y, vprompts, vy, vdesc, pool, cfg, seed, bar, refit, score_out_of_fold
     )
     if refit:
         prompts = rows
