@@ -243,14 +243,15 @@ def test_same_seed_same_weights(trained: tuple[Path, dict], corpus: Path, tmp_pa
     assert hashlib.sha256(a).hexdigest() == hashlib.sha256(b).hexdigest()
 
 
-def test_refit_beside_validation_gives_the_sequential_weights(
+def test_fits_beside_validation_give_the_sequential_weights(
     corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The refit runs ahead in a second thread while validation picks its epoch count. Slow the
-    validation fit down so that the refit overtakes the epoch finally chosen: the weights must
-    still be byte-identical to one thread doing the validation fit and then the refit."""
+    """The refit and the fold models train beside the validation fit while it picks their
+    epoch count. Slow the validation fit down so that they pass the epoch finally chosen: the
+    weights must still be byte-identical to one thread doing the validation fit, then the
+    refit, then the folds."""
     if (os.cpu_count() or 1) < 2:
-        pytest.skip("one core: training never runs the refit beside the validation fit")
+        pytest.skip("one core: training never runs fits beside the validation fit")
     monkeypatch.setitem(train_mod.BAG_TRAIN, "patience", 2)
     update = train_mod.EarlyStopping.update
 
@@ -260,7 +261,7 @@ def test_refit_beside_validation_gives_the_sequential_weights(
     # Validation stops early on this easy corpus only if the loss stops improving: make it so.
     monkeypatch.setattr(train_mod.EarlyStopping, "update", best_by_epoch_six)
     fit = train_mod._fit_bag_stage1
-    refit_epochs: list[int] = []
+    follower_epochs: list[int] = []
 
     def slow_validation(*args: object, **kwargs: object) -> int:
         after = kwargs.get("after_epoch")
@@ -270,8 +271,8 @@ def test_refit_beside_validation_gives_the_sequential_weights(
         val = kwargs.get("val", args[8] if len(args) > 8 else None)
 
         def paced(epoch: int, best: int) -> bool:
-            if val is None:  # the refit
-                refit_epochs.append(epoch)
+            if val is None:  # the refit or a fold
+                follower_epochs.append(epoch)
             else:
                 time.sleep(0.15)
             return after(epoch, best)  # type: ignore[operator]
@@ -280,7 +281,7 @@ def test_refit_beside_validation_gives_the_sequential_weights(
 
     monkeypatch.setattr(train_mod, "_fit_bag_stage1", slow_validation)
     m = train(out=tmp_path / "ahead", tools=TOOLS, corpus=corpus, epochs=25, progress=False)
-    assert refit_epochs and max(refit_epochs) > m["stage1_epochs"]  # it did run ahead
+    assert follower_epochs and max(follower_epochs) > m["stage1_epochs"]  # they did run ahead
 
     monkeypatch.setitem(train_mod.BAG_TRAIN, "threads", 1)
     train(out=tmp_path / "one", tools=TOOLS, corpus=corpus, epochs=25, progress=False)

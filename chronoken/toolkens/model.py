@@ -221,7 +221,7 @@ class BagRouterModel(nn.Module):
 
     @staticmethod
     def pack_grams(grams: list[np.ndarray] | None) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """Packed n-gram ids (flat, offsets) or None."""
+        """Packed int64 id arrays (n-grams, or token ids as arrays): (flat, offsets), or None."""
         if grams is None:
             return None
         lengths = [len(g) for g in grams]

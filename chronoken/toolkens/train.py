@@ -6,9 +6,9 @@ stratified, fixed seed, recorded by prompt hash; validation 15%; the rest trains
 class-balanced, seeded, augmented (word dropout, typos, case, descriptions mixed in from a pool
 of ``Series.describe()`` outputs, or none) and early-stopped on the validation split; stage 1 is
 also refit from scratch on train + validation for the chosen number of epochs (more data, same
-schedule). On two cores the refit runs beside the validation fit and keeps its weights at every
-epoch that can still be chosen, so the refit costs no extra wall time and gives the same
-weights as refitting afterwards.
+schedule). On two cores the refit and the fold models (below) train beside the validation fit
+on the core it leaves free and keep their weights at every epoch that can still be chosen
+(``schedule``), so no core waits and the weights are those of fitting one after another.
 
 Stage 2 learns from out-of-fold stage-1 probabilities, so it sees stage 1 as it behaves on
 prompts it was not trained on, not as over-confident training-set fits; after the refit its
@@ -174,28 +174,43 @@ class NoisyCopies:
 
         self.prompts = list(prompts)
         texts = [self.prompts] + [[augment(p, rng) for p in prompts] for _ in range(max(1, n) - 1)]
+        # About a quarter of the noisy copies come out identical to another copy of the same
+        # prompt (short prompts, no typo drawn): encode each distinct text once.
+        unique = list(dict.fromkeys(t for copy in texts for t in copy))
+        where = {t: k for k, t in enumerate(unique)}
+        parts = 6 * max(1, threads)  # chunks of a few thousand texts encode fastest
+        step = -(-len(unique) // parts)
+        chunks = [unique[i : i + step] for i in range(0, len(unique), step)] or [[]]
 
-        def encode(copy: list[str]) -> tuple[list[list[int]], list[np.ndarray] | None, Any]:
-            tokens = model.token_lists(copy)
+        def encode(chunk: list[str]) -> tuple[list[list[int]], list[np.ndarray] | None, Any]:
+            tokens = model.token_lists(chunk)
             with torch.no_grad():
                 fixed = model.encoder.fixed_parts(*model.pack(tokens))
-            return tokens, model.gram_lists(copy), fixed
+            return tokens, model.gram_lists(chunk), fixed
 
-        # The copies are independent: encode them in threads (tokenizer, numpy and torch
+        # The chunks are independent: encode them in threads (tokenizer, numpy and torch
         # release the GIL), same result in the same order.
-        done = _parallel(encode, texts, {"threads": threads})
-        self.tokens: list[list[list[int]]] = [d[0] for d in done]
-        self.grams: list[list[np.ndarray] | None] = [d[1] for d in done]
-        self.fixed = torch.stack([d[2] for d in done])  # (copies, prompts, dim * extra parts)
+        done = _parallel(encode, chunks, {"threads": threads})
+        tokens = [t for d in done for t in d[0]]
+        grams = None if done[0][1] is None else [g for d in done for g in d[1]]
+        fixed = torch.cat([d[2] for d in done])
+        ids = [[where[t] for t in copy] for copy in texts]
+        # Arrays, so that a batch packs with one np.concatenate rather than a Python loop.
+        arrays = [np.asarray(t, dtype=np.int64) for t in tokens]
+        self.tokens: list[list[np.ndarray]] = [[arrays[k] for k in row] for row in ids]
+        self.grams: list[list[np.ndarray] | None] = [
+            None if grams is None else [grams[k] for k in row] for row in ids
+        ]
+        self.fixed = fixed[torch.tensor(ids, dtype=torch.long)]  # (copies, prompts, dim * parts)
 
     def __len__(self) -> int:
         return len(self.tokens)
 
     def draw(
         self, rows: np.ndarray, rng: random.Random
-    ) -> tuple[list[list[int]], list[np.ndarray] | None, Any]:
-        """Token lists, n-gram arrays and fixed pooled features (len(rows), d) of one random
-        copy of each prompt in ``rows``."""
+    ) -> tuple[list[np.ndarray], list[np.ndarray] | None, Any]:
+        """Token id arrays, n-gram arrays and fixed pooled features (len(rows), d) of one
+        random copy of each prompt in ``rows``."""
         import torch
 
         pick = [rng.randrange(len(self)) for _ in rows]
@@ -269,11 +284,11 @@ def _fit_bag_stage1(
         desc = pool_feats[didx]
         if pooled_once:
             with torch.no_grad():
-                feats = torch.cat([model.encoder(*model.pack(lists), fixed), desc], dim=-1)
+                feats = torch.cat([model.encoder(*model.pack_grams(lists), fixed), desc], dim=-1)
         order = torch.randperm(len(lists), generator=gen)
         for i in range(0, len(order), cfg["batch"]):
             b = order[i : i + cfg["batch"]]
-            flat, offsets = model.pack([lists[j] for j in b.tolist()])
+            flat, offsets = model.pack_grams([lists[j] for j in b.tolist()])
             if pooled_once:
                 h = feats[b]
             else:
@@ -406,86 +421,6 @@ def _parallel(fit: Any, jobs: list, cfg: dict[str, Any]) -> list:
         return list(ex.map(fit, jobs))
 
 
-def _fit_and_refit(
-    model: Any,
-    copies: NoisyCopies,
-    y_tr: np.ndarray,
-    vy: np.ndarray,
-    val: tuple[list[str], np.ndarray, list[str]],
-    pool: list[str],
-    cfg: dict[str, Any],
-    seed: int,
-    bar: Any,
-) -> tuple[int, dict]:
-    """The validation fit of ``model`` on the training rows and, in a second thread at the same
-    time, the refit on train + validation; returns (best epoch, refit state after that many
-    epochs).
-
-    The refit cannot know its epoch count until validation has chosen it, so it runs ahead and
-    keeps its weights after every epoch that can still be chosen (the best epoch so far only
-    grows). A refit's weights after k epochs do not depend on how long it would have run, so
-    this gives the same weights as refitting afterwards, without waiting for it.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    import torch
-
-    y_all = np.concatenate([y_tr, vy])
-    refit_model = _sub_model(model)
-    shared: dict[str, Any] = {"best": 0, "final": None}
-    kept: dict[int, dict] = {}
-
-    def publish(epoch: int, best: int) -> bool:
-        shared["best"] = best
-        return False
-
-    def keep(epoch: int, _: int) -> bool:
-        final = shared["final"]
-        if final is None or epoch <= final:
-            if epoch >= shared["best"]:
-                kept[epoch] = refit_model.trainable_state()
-            for e in [e for e in kept if e < shared["best"]]:
-                del kept[e]
-        return final is not None and epoch >= final
-
-    def refit() -> None:
-        torch.set_num_threads(1)
-        _fit_bag_stage1(
-            refit_model,
-            copies,
-            np.arange(len(y_all)),
-            y_all,
-            pool,
-            cfg,
-            seed,
-            cfg["max_epochs"],
-            after_epoch=keep,
-        )
-
-    with ThreadPoolExecutor(max_workers=1) as ex:
-        ahead = ex.submit(refit)
-        best = 0
-        try:
-            best = _fit_bag_stage1(
-                model,
-                copies,
-                np.arange(len(y_tr)),
-                y_tr,
-                pool,
-                cfg,
-                seed,
-                cfg["max_epochs"],
-                val,
-                bar,
-                after_epoch=publish,
-            )
-        finally:
-            # Tell the refit where to stop (after one epoch if validation failed).
-            shared["final"] = max(best, 1)
-        ahead.result()
-    return best, kept[max(best, 1)]
-
-
 def _stage1_fits(
     model: Any,
     copies: NoisyCopies,
@@ -500,51 +435,127 @@ def _stage1_fits(
     refit: bool,
     on_fold: Callable[[int, Any, np.ndarray], None] | None = None,
 ) -> tuple[int, list, list]:
-    """Stage 1: one fit early-stopped on validation and (``refit``) a refit of ``model``
-    on train + validation for the epoch count it chose, beside it in a second thread; then K
-    fold models in parallel threads, whose out-of-fold scores train the reranker.
+    """Stage 1: one fit of ``model`` early-stopped on validation; (``refit``) a refit on train +
+    validation for the epoch count it chose, whose weights ``model`` ends with; and K fold
+    models for that count, whose out-of-fold scores train the reranker.
 
+    On more than one core the refit and the folds follow the validation fit (see
+    ``schedule``); the weights are the same as one fit after another.
     ``on_fold(f, fold_model, folds)`` runs in the fold's thread as soon as fold f is fitted
     (``folds``: the fold of each row; rows are the training prompts, then the validation
     prompts when it refits).
     Returns (epochs kept, fold models, [the state of ``model``]).
     """
-    import torch
 
     n_tr = len(y)
     val = (vprompts, vy, vdesc)
-    if refit and _workers(cfg) > 1:
-        best_epoch, refit_state = _fit_and_refit(model, copies, y, vy, val, pool, cfg, seed, bar)
-        epochs_kept = max(best_epoch, 1)
-        y = np.concatenate([y, vy])
-        model.load_trainable(refit_state)
+    y_all = np.concatenate([y, vy]) if refit else y
+    folds = np.arange(len(y_all)) % cfg["folds"]
+    np.random.default_rng(seed).shuffle(folds)
+    # (model, rows, seed) of each follower: the refit first, then the folds.
+    followers: list[tuple[Any, np.ndarray, int]] = []
+    if refit:
+        followers.append((_sub_model(model), np.arange(len(y_all)), seed))
+    subs = [_sub_model(model) for _ in range(cfg["folds"])]
+    followers += [(sub, np.where(folds != f)[0], seed + 100 + f) for f, sub in enumerate(subs)]
+
+    def after_fit(i: int, m: Any) -> None:
+        f = i - int(refit)
+        if f >= 0 and on_fold is not None:
+            on_fold(f, m, folds)
+
+    if _workers(cfg) > 1:
+        best_epoch, states = _lead_and_follow(
+            model, copies, y, val, y_all, followers, pool, cfg, bar, after_fit, seed
+        )
     else:
-        init_state = model.trainable_state()
         best_epoch = _fit_bag_stage1(
             model, copies, np.arange(n_tr), y, pool, cfg, seed, cfg["max_epochs"], val, bar
         )
-        epochs_kept = max(best_epoch, 1)
-        if refit:
-            y = np.concatenate([y, vy])
-            model.load_trainable(init_state)
-            _fit_bag_stage1(model, copies, np.arange(len(y)), y, pool, cfg, seed, epochs_kept)
-    folds = np.arange(len(y)) % cfg["folds"]
-    np.random.default_rng(seed).shuffle(folds)
-    jobs: list[tuple[Any, np.ndarray, int]] = []
-    subs = [_sub_model(model) for _ in range(cfg["folds"])]
-    for f, sub in enumerate(subs):
-        jobs.append((sub, np.where(folds != f)[0], seed + 100 + f))
-
-    def fit(f: int) -> None:
-        m, rows, s = jobs[f]
-        torch.set_num_threads(1)  # one core per fit; the threads are the parallelism
-        _fit_bag_stage1(m, copies, rows, y[rows], pool, cfg, s, epochs_kept)
-        if on_fold is not None:
-            on_fold(f, m, folds)
-
-    _parallel(fit, list(range(len(jobs))), cfg)
-    bar.update(epochs_kept * len(jobs))
+        states = []
+        for i, (m, rows, s) in enumerate(followers):
+            _fit_bag_stage1(m, copies, rows, y_all[rows], pool, cfg, s, max(best_epoch, 1))
+            after_fit(i, m)
+            states.append(m.trainable_state())
+    if refit:
+        model.load_trainable(states[0])
+    bar.update(max(best_epoch, 1) * len(subs))
     return best_epoch, subs, [model.trainable_state()]
+
+
+def _lead_and_follow(
+    model: Any,
+    copies: NoisyCopies,
+    y_tr: np.ndarray,
+    val: tuple[list[str], np.ndarray, list[str]],
+    y_all: np.ndarray,
+    followers: list[tuple[Any, np.ndarray, int]],
+    pool: list[str],
+    cfg: dict[str, Any],
+    bar: Any,
+    after_fit: Callable[[int, Any], None],
+    seed: int,
+) -> tuple[int, list[dict]]:
+    """The validation fit of ``model`` in this thread, the followers on the cores it leaves
+    free (``schedule.EpochGate``); returns (best epoch, each follower's weights after
+    max(best epoch, 1) epochs), and leaves each follower model holding those weights."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    from chronoken.toolkens.schedule import EpochGate, follow
+
+    gate = EpochGate(len(followers), _workers(cfg))
+
+    def run(i: int) -> dict:
+        m, rows, s = followers[i]
+        torch.set_num_threads(1)  # one core per fit; the threads are the parallelism
+
+        def fit(after_epoch: Callable[[int, int], bool]) -> None:
+            _fit_bag_stage1(
+                m,
+                copies,
+                rows,
+                y_all[rows],
+                pool,
+                cfg,
+                s,
+                cfg["max_epochs"],
+                after_epoch=after_epoch,
+            )
+
+        state = follow(gate, i, fit, m.trainable_state)
+        m.load_trainable(state)
+        with gate.core():
+            after_fit(i, m)
+        return state
+
+    def lead(epoch: int, best: int) -> bool:
+        gate.lead(epoch, best)
+        return False
+
+    with ThreadPoolExecutor(max_workers=len(followers)) as ex:
+        running = [ex.submit(run, i) for i in range(len(followers))]
+        best = 0
+        try:
+            best = _fit_bag_stage1(
+                model,
+                copies,
+                np.arange(len(y_tr)),
+                y_tr,
+                pool,
+                cfg,
+                seed,
+                cfg["max_epochs"],
+                val,
+                bar,
+                after_epoch=lead,
+            )
+        finally:
+            # Tell the followers where to stop (after one epoch if validation failed).
+            gate.decide(max(best, 1))
+        states = [r.result() for r in running]
+    return best, states
 
 
 def _train_bag(
