@@ -446,7 +446,6 @@ def _stage1_fits(
     prompts when it refits).
     Returns (epochs kept, fold models, [the state of ``model``]).
     """
-
     n_tr = len(y)
     val = (vprompts, vy, vdesc)
     y_all = np.concatenate([y, vy]) if refit else y
