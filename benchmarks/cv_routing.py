@@ -43,6 +43,12 @@ def main() -> None:
     ap.add_argument("--errors", default=None, help="write the out-of-fold errors to this JSON")
     ap.add_argument("--only", type=int, default=None, help="run this fold only")
     args = ap.parse_args()
+    if args.folds < 2 or (args.only is not None and not 0 <= args.only < args.folds):
+        ap.error(f"--folds must be at least 2 and --only one of 0..{args.folds - 1}")
+    try:
+        train_overrides, model_overrides = json.loads(args.train), json.loads(args.model)
+    except json.JSONDecodeError as e:
+        ap.error(f"--train and --model take a JSON object, like '{{\"noisy_copies\": 10}}': {e}")
 
     import torch
 
@@ -72,9 +78,7 @@ def main() -> None:
     if args.extra:
         for path in sorted(Path(args.extra).glob("*.jsonl")):
             if path.stem not in classes:
-                raise SystemExit(
-                    f"error: {path.name} is not <label>.jsonl for a label in {classes}"
-                )
+                ap.error(f"{path.name} in --extra is not <label>.jsonl for a label in {classes}")
             extra += read_jsonl(path, path.stem)
     pool = description_pool()
     k = args.folds
@@ -98,7 +102,7 @@ def main() -> None:
         left = [e for e in pool_ex if fold_of[e.prompt] == f]
         itr, iva, ite = split(held_in, args.seed + 1 + f, test=0.0, val=0.15 / 0.85)
         torch.manual_seed(args.seed)
-        model = build_model(bb, doc_texts, json.loads(args.model))
+        model = build_model(bb, doc_texts, model_overrides)
         t0 = time.perf_counter()
         with torch_threads(1):
             fit = T._train_bag(
@@ -110,7 +114,7 @@ def main() -> None:
                 args.seed,
                 None,
                 False,
-                json.loads(args.train),
+                train_overrides,
             )
         seconds = time.perf_counter() - t0
         p1, p2 = model.scores([e.prompt for e in left], [""] * len(left), rerank=True)
