@@ -46,7 +46,7 @@ BAG_TRAIN: dict[str, Any] = {
     "batch": 512,
     "lr": 2.8e-2,
     "weight_decay": 1e-3,
-    "dropout": 0.2,
+    "dropout": 0.4,
     "p_description": 0.6,
     "folds": 3,
     "rerank_epochs": 60,
