@@ -37,12 +37,15 @@ def main() -> None:
     args = ap.parse_args()
 
     from chronoken.eval.harness import heldout_examples
+    from chronoken.eval.metrics import classification
     from chronoken.toolkens.router import REJECT, load_router
 
     kind_of = kinds()
     modes = ("toolken+", "toolken", "similarity", "keyword")
-    # Per group and mode: [correct, n, REJECT true positives, predicted REJECT, true REJECT].
-    table: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0] * 5))
+    # Per group and mode: (true labels, predicted labels).
+    table: dict[str, dict[str, tuple[list[str], list[str]]]] = defaultdict(
+        lambda: defaultdict(lambda: ([], []))
+    )
     for mode in modes:
         r = load_router(args.backbone, None, mode)
         examples = heldout_examples(r, None)
@@ -53,29 +56,22 @@ def main() -> None:
             if args.by_kind:
                 groups.append(f"  {kind or '?'}")
             for g in groups:
-                cell = table[g][mode]
-                pred = dec.tool or REJECT
-                cell[0] += pred == ex.label
-                cell[1] += 1
-                cell[2] += pred == REJECT and ex.label == REJECT
-                cell[3] += pred == REJECT
-                cell[4] += ex.label == REJECT
-    for title, value in (("accuracy", _accuracy), ("REJECT F1", _reject_f1)):
+                truth, pred = table[g][mode]
+                truth.append(ex.label)
+                pred.append(dec.tool or REJECT)
+    classes = sorted(
+        {label for cells in table.values() for t, p in cells.values() for label in t + p}
+    )
+    scores = {
+        g: {m: classification(t, p, classes, REJECT) for m, (t, p) in cells.items()}
+        for g, cells in table.items()
+    }
+    for title, key in (("accuracy", "accuracy"), ("REJECT F1", "reject_f1")):
         print(f"{title + ' (held-out)':<24}{'n':>6}" + "".join(f"{m:>12}" for m in modes))
-        for group, cells in table.items():
-            n = cells[modes[0]][1]
-            row = "".join(f"{value(cells[m]):>12.3f}" for m in modes)
-            print(f"{group:<24}{n:>6}{row}")
+        for group, cells in scores.items():
+            row = "".join(f"{cells[m][key]:>12.3f}" for m in modes)
+            print(f"{group:<24}{cells[modes[0]]['n']:>6}{row}")
         print()
-
-
-def _accuracy(cell: list[int]) -> float:
-    return cell[0] / max(1, cell[1])
-
-
-def _reject_f1(cell: list[int]) -> float:
-    """2 TP / (predicted REJECT + true REJECT)."""
-    return 2 * cell[2] / max(1, cell[3] + cell[4])
 
 
 if __name__ == "__main__":

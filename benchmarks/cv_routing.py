@@ -23,14 +23,6 @@ from pathlib import Path
 import numpy as np
 
 
-def reject_f1(pred: np.ndarray, truth: np.ndarray, reject: int) -> float:
-    """F1 of the REJECT class from predicted and true class ids (n,)."""
-    tp = int(((pred == reject) & (truth == reject)).sum())
-    fp = int(((pred == reject) & (truth != reject)).sum())
-    fn = int(((pred != reject) & (truth == reject)).sum())
-    return 2 * tp / max(1, 2 * tp + fp + fn)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -52,6 +44,7 @@ def main() -> None:
 
     import torch
 
+    from chronoken.eval.metrics import classification
     from chronoken.toolkens import train as T
     from chronoken.toolkens.backbone import load_backbone, torch_threads
     from chronoken.toolkens.corpus import (
@@ -91,7 +84,6 @@ def main() -> None:
         for i, e in enumerate(items):
             fold_of[e.prompt] = i % k
 
-    reject = len(classes) - 1
     rows, errors = [], []
     print(
         f"{'fold':>4}{'toolken':>10}{'toolken+':>10}{'REJECT F1':>11}{'(toolken)':>11}"
@@ -118,18 +110,15 @@ def main() -> None:
             )
         seconds = time.perf_counter() - t0
         p1, p2 = model.scores([e.prompt for e in left], [""] * len(left), rerank=True)
-        truth = np.array([classes.index(e.label) for e in left])
-        pred1 = p1.argmax(1)
-        pred2 = np.nan_to_num(p2, nan=-1.0).argmax(1)
-        row = (
-            float((pred1 == truth).mean()),
-            float((pred2 == truth).mean()),
-            reject_f1(pred2, truth, reject),
-            reject_f1(pred1, truth, reject),
-        )
+        truth = [e.label for e in left]
+        pred1 = [classes[c] for c in p1.argmax(1)]
+        pred2 = [classes[c] for c in np.nan_to_num(p2, nan=-1.0).argmax(1)]
+        stage1 = classification(truth, pred1, classes, REJECT)
+        full = classification(truth, pred2, classes, REJECT)
+        row = (stage1["accuracy"], full["accuracy"], full["reject_f1"], stage1["reject_f1"])
         rows.append(row)
         errors += [
-            {"prompt": e.prompt, "tool": classes[t], "pred": classes[p]}
+            {"prompt": e.prompt, "tool": t, "pred": p}
             for e, t, p in zip(left, truth, pred2, strict=True)
             if t != p
         ]

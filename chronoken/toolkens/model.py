@@ -220,16 +220,15 @@ class BagRouterModel(nn.Module):
         return char_ngrams_batch(texts, self.chars.num_embeddings, ns)
 
     @staticmethod
-    def pack_grams(grams: list[np.ndarray] | None) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """Packed int64 id arrays (n-grams, or token ids as arrays): (flat, offsets), or None."""
-        if grams is None:
+    def pack_arrays(ids: list[np.ndarray] | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Packed int64 id arrays (n-gram or token ids, one array per text): (flat, offsets),
+        or None for None."""
+        if ids is None:
             return None
-        lengths = [len(g) for g in grams]
+        lengths = [len(g) for g in ids]
         offsets = torch.tensor([0, *np.cumsum(lengths)[:-1].tolist()], dtype=torch.long)
-        flat = (
-            torch.from_numpy(np.concatenate(grams)) if grams else torch.zeros(0, dtype=torch.long)
-        )
-        return flat, offsets[: len(grams)]
+        flat = torch.from_numpy(np.concatenate(ids)) if ids else torch.zeros(0, dtype=torch.long)
+        return flat, offsets[: len(ids)]
 
     def describe_features(self, descriptions: list[str]) -> torch.Tensor:
         """Plain-mean features (n, dim) of descriptions (fixed pooling, no trainable part), each
@@ -337,7 +336,7 @@ class BagRouterModel(nn.Module):
         p1s, p2s = [], []
         for i in range(0, len(prompts), _BATCH):
             flat, offsets = self.tensors(prompts[i : i + _BATCH])
-            grams = self.pack_grams(self.gram_lists(prompts[i : i + _BATCH]))
+            grams = self.pack_arrays(self.gram_lists(prompts[i : i + _BATCH]))
             desc = self.describe_features(descriptions[i : i + _BATCH])
             logits = self.stage1(flat, offsets, desc, grams)
             p1 = torch.softmax(logits, -1)

@@ -172,8 +172,7 @@ class NoisyCopies:
     ) -> None:
         import torch
 
-        self.prompts = list(prompts)
-        texts = [self.prompts] + [[augment(p, rng) for p in prompts] for _ in range(max(1, n) - 1)]
+        texts = [list(prompts)] + [[augment(p, rng) for p in prompts] for _ in range(max(1, n) - 1)]
         # About a quarter of the noisy copies come out identical to another copy of the same
         # prompt (short prompts, no typo drawn): encode each distinct text once.
         unique = list(dict.fromkeys(t for copy in texts for t in copy))
@@ -182,10 +181,11 @@ class NoisyCopies:
         step = -(-len(unique) // parts)
         chunks = [unique[i : i + step] for i in range(0, len(unique), step)] or [[]]
 
-        def encode(chunk: list[str]) -> tuple[list[list[int]], list[np.ndarray] | None, Any]:
-            tokens = model.token_lists(chunk)
+        def encode(chunk: list[str]) -> tuple[list[np.ndarray], list[np.ndarray] | None, Any]:
+            # Arrays, so that a batch packs with one np.concatenate rather than a Python loop.
+            tokens = [np.asarray(t, dtype=np.int64) for t in model.token_lists(chunk)]
             with torch.no_grad():
-                fixed = model.encoder.fixed_parts(*model.pack(tokens))
+                fixed = model.encoder.fixed_parts(*model.pack_arrays(tokens))
             return tokens, model.gram_lists(chunk), fixed
 
         # The chunks are independent: encode them in threads (tokenizer, numpy and torch
@@ -195,9 +195,7 @@ class NoisyCopies:
         grams = None if done[0][1] is None else [g for d in done for g in d[1]]
         fixed = torch.cat([d[2] for d in done])
         ids = [[where[t] for t in copy] for copy in texts]
-        # Arrays, so that a batch packs with one np.concatenate rather than a Python loop.
-        arrays = [np.asarray(t, dtype=np.int64) for t in tokens]
-        self.tokens: list[list[np.ndarray]] = [[arrays[k] for k in row] for row in ids]
+        self.tokens: list[list[np.ndarray]] = [[tokens[k] for k in row] for row in ids]
         self.grams: list[list[np.ndarray] | None] = [
             None if grams is None else [grams[k] for k in row] for row in ids
         ]
@@ -270,7 +268,7 @@ def _fit_bag_stage1(
     if val is not None:
         vp, vy, vd = val
         vflat, voff = model.tensors(vp)
-        vgrams = model.pack_grams(model.gram_lists(vp))
+        vgrams = model.pack_arrays(model.gram_lists(vp))
         vdesc = model.describe_features(vd)
     for epoch in range(1, epochs + 1):
         model.train()
@@ -284,11 +282,11 @@ def _fit_bag_stage1(
         desc = pool_feats[didx]
         if pooled_once:
             with torch.no_grad():
-                feats = torch.cat([model.encoder(*model.pack_grams(lists), fixed), desc], dim=-1)
+                feats = torch.cat([model.encoder(*model.pack_arrays(lists), fixed), desc], dim=-1)
         order = torch.randperm(len(lists), generator=gen)
         for i in range(0, len(order), cfg["batch"]):
             b = order[i : i + cfg["batch"]]
-            flat, offsets = model.pack_grams([lists[j] for j in b.tolist()])
+            flat, offsets = model.pack_arrays([lists[j] for j in b.tolist()])
             if pooled_once:
                 h = feats[b]
             else:
@@ -296,7 +294,7 @@ def _fit_bag_stage1(
             # Dropout from this fit's own generator: fits may run in parallel threads.
             keep = torch.rand(h.shape, generator=gen) >= cfg["dropout"]
             h = h * keep / (1.0 - cfg["dropout"])
-            grams = model.pack_grams(
+            grams = model.pack_arrays(
                 None if gram_lists is None else [gram_lists[j] for j in b.tolist()]
             )
             logits = model.head(h) + model.lexical(flat, offsets, grams)
