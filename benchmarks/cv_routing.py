@@ -3,7 +3,7 @@ training changes were chosen (the held-out split and the benchmark sets are neve
 
     python benchmarks/cv_routing.py                                   # the shipped settings
     python benchmarks/cv_routing.py --train '{"noisy_copies": 10}'    # a training change
-    python benchmarks/cv_routing.py --extra chronoken/prompts/pending # a candidate round
+    python benchmarks/cv_routing.py --extra /path/to/round        # a candidate round
 
 The train + validation prompts of the store's split are cut into K folds, stratified by label
 and ordered by prompt hash, so a prompt stays in its fold whatever else changes. Each fold is

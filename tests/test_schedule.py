@@ -1,112 +1,92 @@
-"""Followers that train beside a leader fit until it chooses their epoch count."""
+"""Cross-validated early stopping with the refit trained beside the fold models."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from chronoken.toolkens.schedule import EpochGate, follow
+from chronoken.toolkens.schedule import FoldFit, cross_validated_epochs
 
 
-def _run(
-    leader_losses: list[float], followers: int, workers: int, patience: int = 2
-) -> tuple[int, list[dict], list[tuple[int, int, int]], tuple[int, int]]:
-    """A leader that early-stops on ``leader_losses`` and followers whose "weights" after k
-    epochs are {"epoch": k}. Returns (chosen epoch, follower results, (follower, its epoch, the
-    leader's epoch when it ran) for every follower epoch, (most followers running at once, the
-    same while the leader still ran))."""
-    gate = EpochGate(followers, workers)
+class _Fold:
+    """A fold "model" whose weights are its epoch count and whose held-out loss follows a
+    given curve."""
+
+    def __init__(self, losses: list[float], delay: float = 0.0) -> None:
+        self.losses, self.delay = losses, delay
+        self.epoch = 0
+        self.restored: int | None = None
+
+    def step(self) -> float:
+        time.sleep(self.delay)
+        self.epoch += 1
+        return self.losses[self.epoch - 1]
+
+    def snapshot(self) -> int:
+        return self.epoch
+
+    def restore(self, epoch: int) -> None:
+        self.restored = epoch
+        self.epoch = epoch
+
+
+def _run(curves: list[list[float]], workers: int, patience: int = 2, delay: float = 0.0):
+    folds = [_Fold(c, delay) for c in curves]
     lock = threading.Lock()
-    log: list[tuple[int, int, int]] = []
-    running = [0, 0, 0]  # now, most at once, most at once while the leader still ran
+    refit_log: list[tuple[int, list[int]]] = []  # (refit epoch, fold epochs when it ran)
 
-    def run(i: int) -> dict:
-        state = {"epoch": 0}
+    def refit_step() -> None:
+        with lock:
+            refit_log.append((len(refit_log) + 1, [f.epoch for f in folds]))
+        time.sleep(delay)
 
-        def fit(after_epoch: Callable[[int, int], bool]) -> None:
-            for epoch in range(1, len(leader_losses) + 1):
-                with lock:
-                    running[0] += 1
-                    running[1] = max(running[1], running[0])
-                    if gate.final is None:
-                        running[2] = max(running[2], running[0])
-                    log.append((i, epoch, gate.leader_epoch))
-                time.sleep(0.002 * (1 + i))  # followers of different speeds
-                state["epoch"] = epoch
-                with lock:
-                    running[0] -= 1
-                if after_epoch(epoch, epoch):
-                    return
-
-        return follow(gate, i, fit, lambda: dict(state))
-
-    with ThreadPoolExecutor(max_workers=followers) as ex:
-        futures = [ex.submit(run, i) for i in range(followers)]
-        best, best_loss, stale = 0, float("inf"), 0
-        for epoch, loss in enumerate(leader_losses, 1):
-            time.sleep(0.01)
-            if loss < best_loss:
-                best, best_loss, stale = epoch, loss, 0
-            else:
-                stale += 1
-            gate.lead(epoch, best)
-            if stale >= patience:
-                break
-        gate.decide(max(best, 1))
-        results = [f.result() for f in futures]
-    return best, results, log, (running[1], running[2])
+    best = cross_validated_epochs(
+        [FoldFit(f.step, f.snapshot, f.restore) for f in folds],
+        refit_step,
+        n_rows=10,
+        patience=patience,
+        max_epochs=len(curves[0]),
+        workers=workers,
+    )
+    return best, folds, refit_log
 
 
-def test_followers_end_with_the_weights_of_the_chosen_epoch() -> None:
-    losses = [5.0, 4.0, 3.0, 2.5, 2.6, 2.7, 2.8, 2.9, 3.0, 3.1]
-    best, results, log, _ = _run(losses, followers=4, workers=2)
-    assert best == 4
-    assert results == [{"epoch": 4}] * 4
-    # Each follower ran its epochs in order, and none past the leader's epoch at the time.
-    for i in range(4):
-        epochs = [e for j, e, _ in log if j == i]
-        assert epochs == list(range(1, len(epochs) + 1))
-    assert all(epoch <= leader for _, epoch, leader in log)
+# Summed loss per epoch: 9, 7, 5, 6, 5.5, 8, ... -> best epoch 3, stop after epoch 5.
+CURVES = [[5, 4, 3, 3, 3, 5, 5], [4, 3, 2, 3, 2.5, 3, 3]]
 
 
-def test_followers_use_only_the_cores_left() -> None:
-    losses = [5.0 - 0.1 * k for k in range(12)] + [9.0] * 3
-    for workers in (2, 3):
-        _, results, _, (most, most_leading) = _run(losses, followers=4, workers=workers)
-        # The leader keeps one core until it stops; then the followers get all of them.
-        assert most_leading <= workers - 1
-        assert most <= workers
-        assert results == [{"epoch": 12}] * 4
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_stops_on_the_summed_out_of_fold_loss(workers: int) -> None:
+    best, folds, refit_log = _run(CURVES, workers, delay=0.01)
+    assert best == 3
+    assert all(f.restored == 3 for f in folds)  # weights of the best epoch are back
+    assert len(refit_log) == 3  # the refit trained exactly the chosen count
 
 
-def test_a_leader_that_stops_at_once_still_gives_one_epoch() -> None:
-    best, results, _, _ = _run([1.0, 2.0, 3.0], followers=2, workers=2)
-    assert best == 1 and results == [{"epoch": 1}] * 2
+def test_refit_never_runs_past_the_best_epoch_so_far() -> None:
+    # Loss falls every epoch: the refit may follow the fold models one epoch behind.
+    curves = [[10 - e for e in range(8)], [10 - e for e in range(8)]]
+    best, _, refit_log = _run(curves, workers=2, delay=0.01)
+    assert best == 8 and len(refit_log) == 8
+    for k, fold_epochs in refit_log:
+        # Refit epoch k ran only once some fold epoch >= k had been scored as the best.
+        assert max(fold_epochs) >= k
 
 
-def test_a_failing_follower_frees_its_core() -> None:
-    gate = EpochGate(2, 2)
+def test_min_delta_and_first_epoch() -> None:
+    # A loss that never improves keeps epoch 1; an improvement below min_delta does not count.
+    best, folds, refit_log = _run([[1.0, 1.0, 1.0, 0.99999]], workers=1, patience=3)
+    assert best == 1 and folds[0].restored == 1 and len(refit_log) == 1
 
-    def broken(after_epoch: Callable[[int, int], bool]) -> None:
-        after_epoch(1, 1)
-        raise RuntimeError("boom")
 
-    def fine(after_epoch: Callable[[int, int], bool]) -> None:
-        for epoch in range(1, 10):
-            if after_epoch(epoch, epoch):
-                return
+def test_a_failing_fold_raises() -> None:
+    def boom() -> float:
+        raise RuntimeError("fold failed")
 
-    with ThreadPoolExecutor(max_workers=2) as ex:
-        bad = ex.submit(follow, gate, 0, broken, dict)
-        good = ex.submit(follow, gate, 1, fine, lambda: {"ok": True})
-        for epoch in range(1, 4):
-            time.sleep(0.01)
-            gate.lead(epoch, epoch)
-        gate.decide(3)
-        assert good.result(timeout=10) == {"ok": True}
-        with pytest.raises(RuntimeError, match="boom"):
-            bad.result(timeout=10)
+    for workers in (1, 2):
+        with pytest.raises(RuntimeError, match="fold failed"):
+            cross_validated_epochs(
+                [FoldFit(boom, lambda: 0, lambda s: None)], lambda: None, 1, 2, 5, workers
+            )

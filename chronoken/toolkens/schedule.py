@@ -1,139 +1,104 @@
-"""Run fits that must train for an epoch count another fit has not chosen yet.
+"""Cross-validated early stopping, with the refit trained alongside the fold models.
 
-Stage 1 trains one *leader* fit, early-stopped on the validation split, and several
-*followers* that must train for exactly the epoch count the leader picks: the refit on train +
-validation and the K fold models. A follower's weights after k epochs do not depend on how
-long it will run (each fit draws from its own generators), so followers need not wait for the
-leader: they run one epoch at a time on the cores the leader leaves free, never past the
-leader's current epoch, and keep their weights after every epoch that can still be chosen (the
-leader's best epoch so far only grows). When the leader stops, every core goes to the
-followers' remaining epochs, the follower with the most epochs left first, so no core idles
-while one fold finishes alone. The weights equal those of running the leader and then each
-follower for the chosen count, one after another.
+Stage 1 fits K fold models, each on the rows outside its fold, and after every epoch each one
+scores the rows inside its fold: the summed out-of-fold loss covers every row once and picks
+the epoch count (early stopping on K validation splits at once). The fold models are needed
+anyway (their out-of-fold scores train the reranker), so choosing the epoch count costs no fit
+of its own. A refit on all rows then trains for that count.
+
+The refit need not wait for the choice: the chosen count is never below the best epoch so far,
+which only grows, so the refit trains up to it while the fold models go on. Each fit draws from
+its own generators, so its weights after k epochs do not depend on which thread ran which
+epoch, or when: any number of workers gives the weights of one fit after another.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import math
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 
 
-class EpochGate:
-    """Hands out cores to follower fits one epoch at a time.
+@dataclass
+class FoldFit:
+    """One fold model seen by the scheduler.
 
-    Parameters
-    ----------
-    followers : int
-        Number of follower fits, numbered 0..followers-1.
-    workers : int
-        Cores in all; the leader holds one until ``decide`` is called.
+    step : trains one more epoch and returns the summed loss over the fold's held-out rows.
+    snapshot, restore : read and load back the fold model's weights.
     """
 
-    def __init__(self, followers: int, workers: int) -> None:
-        self._cv = threading.Condition()
-        self._free = max(0, workers - 1)
-        self._done = [0] * followers
-        self._waiting: set[int] = set()
-        self.leader_epoch = 0
-        self.best = 0
-        self.final: int | None = None
-
-    # ---- the leader's side
-    def lead(self, epoch: int, best: int) -> None:
-        """The leader finished ``epoch``; its best epoch so far is ``best``."""
-        with self._cv:
-            self.leader_epoch, self.best = epoch, best
-            self._cv.notify_all()
-
-    def decide(self, final: int) -> None:
-        """The leader stopped and chose ``final`` epochs; its core goes to the followers."""
-        with self._cv:
-            self.final = final
-            self.best = max(self.best, final)
-            self._free += 1
-            self._cv.notify_all()
-
-    # ---- the followers' side
-    def _limit(self) -> int:
-        return self.final if self.final is not None else self.leader_epoch
-
-    def next_epoch(self, i: int, done: int) -> bool:
-        """Block until follower ``i`` (with ``done`` epochs behind it) may run its next epoch on
-        a core (True; it must ``release`` it afterwards), or until it has all the epochs it
-        needs (False)."""
-        with self._cv:
-            self._done[i] = done
-            self._waiting.add(i)
-            try:
-                while True:
-                    if self.final is not None and done >= self.final:
-                        return False
-                    if self._free > 0 and done < self._limit() and self._first_in_line(i):
-                        self._free -= 1
-                        return True
-                    self._cv.wait()
-            finally:
-                self._waiting.discard(i)
-                # Whoever is next in line must re-check now that this follower left the queue.
-                self._cv.notify_all()
-
-    def _first_in_line(self, i: int) -> bool:
-        limit = self._limit()
-        ready = [j for j in self._waiting if self._done[j] < limit]
-        # The follower with the most epochs left goes first (then the lower number).
-        return min(ready, key=lambda j: (self._done[j], j)) == i
-
-    def release(self) -> None:
-        """Give back the core held for one epoch."""
-        with self._cv:
-            self._free += 1
-            self._cv.notify_all()
-
-    @contextmanager
-    def core(self) -> Iterator[None]:
-        """Hold a core for work outside the epochs (scoring a finished fold)."""
-        with self._cv:
-            while self._free <= 0:
-                self._cv.wait()
-            self._free -= 1
-        try:
-            yield
-        finally:
-            self.release()
+    step: Callable[[], float]
+    snapshot: Callable[[], Any]
+    restore: Callable[[Any], None]
 
 
-def follow(
-    gate: EpochGate,
-    i: int,
-    fit: Callable[[Callable[[int, int], bool]], Any],
-    state: Callable[[], dict],
-) -> dict:
-    """Run follower ``i``: ``fit(after_epoch)`` trains with ``after_epoch(epoch, _)`` called after
-    every epoch (True stops it); ``state()`` returns the fit's current weights. Returns the
-    weights after ``gate.final`` epochs."""
-    kept: dict[int, dict] = {}
-    holding = False
+def cross_validated_epochs(
+    folds: list[FoldFit],
+    refit_step: Callable[[], None],
+    n_rows: int,
+    patience: int,
+    max_epochs: int,
+    workers: int = 1,
+    min_delta: float = 1e-4,
+) -> int:
+    """Train the fold models epoch by epoch until the mean out-of-fold loss (summed fold losses
+    / ``n_rows``) has not improved by ``min_delta`` for ``patience`` epochs (or ``max_epochs``
+    ran); meanwhile call ``refit_step`` (one refit epoch) up to the best epoch so far.
 
-    def after_epoch(epoch: int, _: int) -> bool:
-        nonlocal holding
-        best, final = gate.best, gate.final
-        if epoch >= best and (final is None or epoch <= final):
-            kept[epoch] = state()
-        for e in [e for e in kept if e < gate.best]:
-            del kept[e]
-        gate.release()
-        holding = False
-        holding = gate.next_epoch(i, epoch)
-        return not holding
+    Returns the best epoch (at least 1). On return every fold model holds its weights of that
+    epoch and ``refit_step`` has run exactly that many times.
+    """
+    best, best_loss, stale = 0, math.inf, 0
+    kept: list[Any] = []
+    refit_done = 0
 
-    try:
-        holding = gate.next_epoch(i, 0)
-        if holding:
-            fit(after_epoch)
-    finally:
-        if holding:
-            gate.release()
-    assert gate.final is not None
-    return kept[gate.final]
+    if workers <= 1:
+        for epoch in range(1, max_epochs + 1):
+            loss = sum(f.step() for f in folds) / max(n_rows, 1)
+            if epoch == 1 or loss < best_loss - min_delta:
+                best, best_loss, stale = epoch, loss, 0
+                kept = [f.snapshot() for f in folds]
+                while refit_done < best:
+                    refit_step()
+                    refit_done += 1
+            else:
+                stale += 1
+                if stale >= patience:
+                    break
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as ex:
+            refit: Future | None = None
+            for epoch in range(1, max_epochs + 1):
+                steps = [ex.submit(f.step) for f in folds]
+                pending = set(steps)
+                while pending:
+                    # Keep one refit epoch queued behind the fold epochs while it may run.
+                    if refit is None and refit_done < best:
+                        refit = ex.submit(refit_step)
+                    done, _ = wait(
+                        pending | ({refit} if refit else set()), return_when=FIRST_COMPLETED
+                    )
+                    if refit is not None and refit in done:
+                        refit.result()
+                        refit_done, refit = refit_done + 1, None
+                    pending -= done
+                # Summed in fold order: the same float whatever order the epochs finished in.
+                loss = sum(s.result() for s in steps) / max(n_rows, 1)
+                if epoch == 1 or loss < best_loss - min_delta:
+                    best, best_loss, stale = epoch, loss, 0
+                    kept = [f.snapshot() for f in folds]
+                else:
+                    stale += 1
+                    if stale >= patience:
+                        break
+            if refit is not None:
+                refit.result()
+                refit_done += 1
+        while refit_done < best:
+            refit_step()
+            refit_done += 1
+    for f, state in zip(folds, kept, strict=True):
+        f.restore(state)
+    return best

@@ -122,6 +122,15 @@ def check_compatible(
             f"the toolken store {where} was trained for the tools {list(stored)}, but the "
             f"installed tools are {list(now)}. {_rebuild_hint(backbone_id)}"
         )
+    config = meta["config"]
+    if backbone_id.startswith("wordllama") and config.get("glossary", True):
+        from chronoken.toolkens.glossary import GLOSSARY_DIR, load_glossary
+
+        if config.get("glossary_sha256") != load_glossary().digest:
+            raise RouterError(
+                f"the glossary in {GLOSSARY_DIR} changed since the toolken store {where} was "
+                f"trained (or the store predates it). {_rebuild_hint(backbone_id)}"
+            )
     changed = [n for n in now if stored[n] != now[n]]
     if changed:
         raise RouterError(

@@ -1,0 +1,182 @@
+"""Query translation for the WordLlama router: words of 28 languages -> English concept words.
+
+WordLlama's token codebook and the router's learned word weights are, in effect, English: a
+Hebrew or Greek request shares no feature with the English requests that teach the router what
+"forecast" or "change point" mean. The glossary (``glossary/<language>.json``, written by hand,
+one file per language) maps each of 128 English concept keys ("forecast", "change point",
+"uncertainty", "since when", "poem", ...) to the terms that express it in that language. ``expand`` appends
+the key of every concept whose term occurs in a request, so "haz un pronóstico de los próximos
+meses" is read as "... forecast future month" as well.
+
+Matching is on a normalised text: lower-cased, every character that is not a letter, mark or
+digit replaced by a space, whitespace collapsed, one space at each end. A term matches as a
+substring of it, so stems cover inflections and compounds; a term's leading (trailing) space
+anchors it at a word start (end). All terms of all languages are matched in one Aho-Corasick
+pass (``pyahocorasick``), a few microseconds per request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+
+from chronoken.errors import RouterError
+
+GLOSSARY_DIR = Path(__file__).resolve().parent / "glossary"
+
+#: English function words that no other language of the glossary spells the same way: a request
+#: holding one is read as English and left as it is. Terms of other languages that are also
+#: English words ("an" is French for year, "tell" Norwegian for count) would otherwise add
+#: wrong concepts to English requests, which the router reads well already.
+ENGLISH_MARKERS = frozenset(
+    [
+        "the",
+        "this",
+        "that",
+        "these",
+        "those",
+        "what",
+        "which",
+        "how",
+        "why",
+        "please",
+        "you",
+        "your",
+        "with",
+        "and",
+        "does",
+        "would",
+        "could",
+        "should",
+        "there",
+        "their",
+        "they",
+        "them",
+        "from",
+        "into",
+        "about",
+    ]
+)
+
+
+class _Normaliser(dict):
+    """``str.translate`` table: letters, marks and digits map to themselves, anything else to a
+    space; each character's category is looked up once, on first sight."""
+
+    def __missing__(self, code: int) -> int:
+        keep = unicodedata.category(chr(code))[0] in "LMN"
+        self[code] = code if keep else 32
+        return self[code]
+
+
+_TABLE = _Normaliser()
+
+
+def normalise(text: str) -> str:
+    """Lower-cased NFC text with non-word characters as single spaces, padded by one space."""
+    # NFC splits Devanagari nukta letters (U+0958..U+095F) into letter + nukta; the nukta is
+    # dropped so that text typed with or without it matches the same terms.
+    t = unicodedata.normalize("NFC", text).lower().replace("\u093c", "").translate(_TABLE)
+    return " " + " ".join(t.split()) + " "
+
+
+class Glossary:
+    """Terms of every language file in ``folder`` -> English concept keys.
+
+    Attributes
+    ----------
+    keys : list of str
+        The concept keys, sorted; an expansion lists the keys it found in this order.
+    digest : str
+        sha256 of the files' names and bytes: a store records it, so a store trained with
+        another glossary is refused.
+    """
+
+    def __init__(self, folder: str | Path = GLOSSARY_DIR, english_gate: bool = True) -> None:
+        import ahocorasick
+
+        self.english_gate = english_gate
+
+        files = sorted(Path(folder).glob("*.json"))
+        if not files:
+            raise RouterError(f"no glossary files (*.json) in {folder}")
+        sha = hashlib.sha256()
+        # pattern -> {(language, key)}
+        entries: dict[str, set[tuple[int, str]]] = {}
+        self.languages = [path.stem for path in files]
+        for lang, path in enumerate(files):
+            raw = path.read_bytes()
+            sha.update(path.name.encode() + b"\0" + raw + b"\0")
+            try:
+                data = json.loads(raw.decode("utf-8"))
+                if not isinstance(data, dict):
+                    raise ValueError("not a JSON object")
+                for key, terms in data.items():
+                    if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
+                        raise ValueError(f"the terms of '{key}' are not a list of strings")
+                    for term in terms:
+                        entries.setdefault(_pattern(term), set()).add((lang, key))
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise RouterError(f"the glossary file {path} is corrupt ({exc})") from None
+        entries.pop("", None)
+        self.digest = sha.hexdigest()
+        self.keys = sorted({k for pairs in entries.values() for _, k in pairs})
+        index = {k: i for i, k in enumerate(self.keys)}
+        self._automaton = ahocorasick.Automaton()
+        for pattern, pairs in sorted(entries.items()):
+            value = (len(pattern.strip()), tuple(sorted((lang, index[k]) for lang, k in pairs)))
+            self._automaton.add_word(pattern, value)
+        self._automaton.make_automaton()
+
+    def __len__(self) -> int:
+        return len(self._automaton)
+
+    def concepts(self, text: str) -> list[str]:
+        """The concept keys found in ``text``, each once, in ``keys`` order.
+
+        Only the terms of the language(s) whose matches cover the most characters count: a
+        word of one language is often a word of another ("meses", Spanish for months, holds
+        Hungarian "mese", a tale). Left out are requests that read as English
+        (``ENGLISH_MARKERS``) and keys whose words all stand in the text already (an English
+        loanword: appending it again would add nothing).
+        """
+        norm = normalise(text)
+        words = set(norm.split())
+        if self.english_gate and not words.isdisjoint(ENGLISH_MARKERS):
+            return []
+        cover: dict[int, int] = {}
+        found: list[tuple[int, int]] = []
+        for _, (length, pairs) in self._automaton.iter(norm):
+            for lang, _key in pairs:
+                cover[lang] = cover.get(lang, 0) + length
+            found.extend(pairs)
+        if not found:
+            return []
+        top = max(cover.values())
+        ids = sorted({key for lang, key in found if cover[lang] == top})
+        return [k for k in (self.keys[i] for i in ids) if not words.issuperset(k.split())]
+
+    def expand(self, text: str) -> str:
+        """``text`` followed by the concept keys found in it (unchanged when none are)."""
+        keys = self.concepts(text)
+        return f"{text} {' '.join(keys)}" if keys else text
+
+
+def _pattern(term: str) -> str:
+    """A term as matched: normalised inside, keeping its anchors (a leading or trailing space
+    means a word boundary), or "" for a term with no word character."""
+    core = normalise(term).strip()
+    if not core:
+        return ""
+    lead = " " if term[:1].isspace() else ""
+    trail = " " if term[-1:].isspace() else ""
+    return f"{lead}{core}{trail}"
+
+
+@lru_cache(maxsize=2)
+def load_glossary(folder: str | Path = GLOSSARY_DIR) -> Glossary:
+    """The glossary in ``folder`` (the shipped one by default), built once per process."""
+    return Glossary(folder)

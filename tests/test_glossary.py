@@ -1,0 +1,128 @@
+"""Query translation: glossary matching, expansion, integrity and the shipped files."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from chronoken.errors import RouterError
+from chronoken.toolkens.glossary import GLOSSARY_DIR, Glossary, load_glossary, normalise
+
+
+def _write(folder: Path, name: str, data: object) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+@pytest.fixture()
+def tiny(tmp_path: Path) -> Glossary:
+    _write(
+        tmp_path,
+        "es.json",
+        {"forecast": ["pronóstico", "pronostic"], "month": [" mes ", " meses"], "future": []},
+    )
+    _write(tmp_path, "he.json", {"forecast": ["תחזית"], "trend": ["מגמ"]})
+    return Glossary(tmp_path)
+
+
+def test_normalise_lowercases_and_turns_punctuation_into_single_spaces() -> None:
+    assert normalise("¿Haz un PRONÓSTICO,  sí?") == " haz un pronóstico sí "
+    assert normalise("") == "  "
+    # Marks stay (Devanagari vowel signs are marks, not punctuation).
+    assert normalise("पूर्वानुमान!") == " पूर्वानुमान "
+
+
+def test_stems_match_inside_words_and_anchors_bound_them(tiny: Glossary) -> None:
+    assert tiny.concepts("Pronosticar las ventas") == ["forecast"]
+    assert tiny.concepts("el próximo mes") == ["month"]
+    assert tiny.concepts("dentro de tres meses") == ["month"]
+    # " mes " is a whole word and " meses" a word start: neither is inside "promesa".
+    assert tiny.concepts("una promesa") == []
+    assert tiny.concepts("mesa") == []
+
+
+def test_prefixed_hebrew_and_decomposed_accents_match(tiny: Glossary) -> None:
+    assert tiny.concepts("והתחזית של המגמה") == ["forecast", "trend"]
+    decomposed = unicodedata.normalize("NFD", "pronóstico")
+    assert decomposed != "pronóstico"
+    assert tiny.concepts(decomposed) == ["forecast"]
+
+
+def test_expand_appends_each_key_once_in_sorted_order(tiny: Glossary) -> None:
+    text = "pronóstico a 3 meses, pronóstico mensual"
+    assert tiny.expand(text) == text + " forecast month"
+    assert tiny.expand("write me a poem") == "write me a poem"
+    assert tiny.keys == ["forecast", "month", "trend"]
+
+
+def test_digest_follows_the_files(tmp_path: Path, tiny: Glossary) -> None:
+    before = Glossary(tmp_path).digest
+    assert before == tiny.digest
+    _write(tmp_path, "es.json", {"forecast": ["pronóstico"]})
+    assert Glossary(tmp_path).digest != before
+
+
+def test_corrupt_or_missing_glossary_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(RouterError, match="no glossary files"):
+        Glossary(tmp_path)
+    (tmp_path / "xx.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(RouterError, match=r"xx\.json is corrupt"):
+        Glossary(tmp_path)
+    _write(tmp_path, "xx.json", {"forecast": "pronóstico"})
+    with pytest.raises(RouterError, match="not a list of strings"):
+        Glossary(tmp_path)
+
+
+def test_english_requests_and_words_already_there_add_nothing(tmp_path: Path) -> None:
+    _write(tmp_path, "fr.json", {"year": [" an "], "forecast": ["forecast", "prévision"]})
+    g = Glossary(tmp_path)
+    # "an" is French for year, but a request holding an English function word is English.
+    assert g.concepts("fit an ARIMA model and forecast the next year") == []
+    assert g.concepts("prévision sur un an") == ["forecast", "year"]
+    # A loanword whose key is in the text already adds nothing.
+    assert g.concepts("un forecast sur un an") == ["year"]
+    assert Glossary(tmp_path, english_gate=False).concepts("fit an ARIMA") == ["year"]
+
+
+def test_only_the_best_covered_language_counts(tmp_path: Path) -> None:
+    _write(tmp_path, "es.json", {"forecast": ["pronóstico"], "month": [" mes ", " meses"]})
+    _write(tmp_path, "hu.json", {"poem": [" mese", "költeménye"]})
+    g = Glossary(tmp_path)
+    # Hungarian "mese" (a tale) is inside Spanish "meses": Spanish covers more of the text.
+    assert g.concepts("pronóstico para los próximos meses") == ["forecast", "month"]
+    assert g.concepts("olvass fel egy mesekönyvet") == ["poem"]
+    # Code-mixed, ten characters each: a tie keeps both languages' concepts.
+    assert g.concepts("pronóstico költeménye") == ["forecast", "poem"]
+
+
+SHIPPED_CASES = {
+    "es": ("Haz un pronóstico de las ventas del próximo año", {"forecast", "year"}),
+    "de": ("Zerlege die Zeitreihe in Trend und Saison", {"decompose", "seasonal"}),
+    "fr": ("Détecte les ruptures dans la série", {"break", "detect"}),
+    "zh": ("检测这个序列的变点", {"change point", "detect"}),
+    "ja": ("来月の売上を予測して", {"forecast"}),
+    "ko": ("추세와 계절성으로 분해해 줘", {"trend", "decompose"}),
+    "ar": ("تنبؤ المبيعات للأشهر القادمة", {"forecast", "month"}),
+    "he": ("תחזית למכירות בחודש הבא", {"forecast", "month"}),
+    "el": ("Βρες τα σημεία αλλαγής", {"change point"}),
+    "hi": ("अगले महीने का पूर्वानुमान करो", {"forecast", "month"}),
+    "th": ("พยากรณ์ยอดขายเดือนหน้า", {"forecast", "month"}),
+    "fa": ("یک شعر بنویس", {"poem"}),
+    "tr": ("Diferansiyel denklem ile dinamikleri öğren", {"differential equation", "dynamics"}),
+    "pl": ("Napisz e-mail do szefa", {"email"}),
+}
+
+
+def test_shipped_glossary_covers_28_languages_and_reads_core_requests() -> None:
+    g = load_glossary()
+    assert len(g.languages) == 28 and "en" not in g.languages
+    assert len(g.keys) >= 80 and len(g) > 10_000
+    assert load_glossary() is g  # built once per process
+    for lang, (text, expected) in SHIPPED_CASES.items():
+        assert lang in g.languages
+        assert expected <= set(g.concepts(text)), (lang, g.concepts(text))
+    assert g.concepts("Find the change points in this series, please") == []
+    assert GLOSSARY_DIR.name == "glossary"
