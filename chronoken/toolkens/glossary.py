@@ -126,8 +126,10 @@ class Glossary:
         self.keys = sorted({k for pairs in entries.values() for _, k in pairs})
         index = {k: i for i, k in enumerate(self.keys)}
         self._automaton = ahocorasick.Automaton()
-        for pattern, pairs in sorted(entries.items()):
-            value = (len(pattern.strip()), tuple(sorted((lang, index[k]) for lang, k in pairs)))
+        # Insertion order does not change what matches; most patterns have one (language, key).
+        for pattern, pairs in entries.items():
+            ids = [(lang, index[k]) for lang, k in pairs]
+            value = (len(pattern.strip()), tuple(sorted(ids)) if len(ids) > 1 else tuple(ids))
             self._automaton.add_word(pattern, value)
         self._automaton.make_automaton()
 
