@@ -126,3 +126,21 @@ def test_shipped_glossary_covers_28_languages_and_reads_core_requests() -> None:
         assert expected <= set(g.concepts(text)), (lang, g.concepts(text))
     assert g.concepts("Find the change points in this series, please") == []
     assert GLOSSARY_DIR.name == "glossary"
+
+
+def test_router_model_reads_requests_with_their_concept_words() -> None:
+    from chronoken.toolkens.backbone import load_backbone
+    from chronoken.toolkens.model import build_model
+
+    bb = load_backbone(None)
+    docs = ["forecast the series", "find change points", "reject"]
+    on, off = build_model(bb, docs, {}), build_model(bb, docs, {"glossary": False})
+    text = "Haz un pronóstico para el próximo mes"
+    assert on.expanded([text]) == [text + " forecast future month"]
+    assert off.expanded([text]) == [text]
+    forecast = set(bb.token_ids(["forecast"])[0])
+    assert forecast <= set(on.token_lists([text])[0])
+    assert not forecast <= set(off.token_lists([text])[0])
+    grams_on, grams_off = on.gram_lists([text])[0], off.gram_lists([text])[0]
+    assert len(grams_on) > len(grams_off)
+    assert on.config["glossary_sha256"] == load_glossary().digest

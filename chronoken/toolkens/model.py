@@ -155,7 +155,8 @@ class _SumBag(torch.autograd.Function):
 def _scaled_bag(flat: torch.Tensor, offsets: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     """Rows of ``table`` summed per packed text and divided by sqrt(its length): (n, C)."""
     lengths = torch.diff(offsets, append=torch.tensor([len(flat)]))
-    # One scale per text (not per id): the per-id multiply was a tenth of a training step.
+    # The weight 1/sqrt(length) is the same for every id of a text: scale the (n, C) sums
+    # once rather than each of the many n-gram rows.
     scale = lengths.clamp(min=1).float().rsqrt().unsqueeze(1)
     if table.requires_grad and torch.is_grad_enabled():
         return _SumBag.apply(flat, offsets, lengths, table) * scale

@@ -310,7 +310,9 @@ class HeldOutLoss:
     """Summed stage-1 loss -log p(label) of a model over fixed prompts (plain, with the given
     descriptions), encoded once."""
 
-    def __init__(self, model: Any, prompts: list[str], labels: np.ndarray, descs: list[str]):
+    def __init__(
+        self, model: Any, prompts: list[str], labels: np.ndarray, descs: list[str]
+    ) -> None:
         import torch
 
         self.model = model
