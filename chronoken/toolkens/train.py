@@ -307,19 +307,24 @@ class Stage1Fit:
 
 
 class HeldOutLoss:
-    """Summed stage-1 loss -log p(label) of a model over fixed prompts (plain, with the given
-    descriptions), encoded once."""
+    """Summed stage-1 loss -log p(label) of a model over the prompts ``rows`` of ``copies``, as
+    written (copy 0, already encoded) and read with the given descriptions."""
 
     def __init__(
-        self, model: Any, prompts: list[str], labels: np.ndarray, descs: list[str]
+        self,
+        model: Any,
+        copies: NoisyCopies,
+        rows: np.ndarray,
+        labels: np.ndarray,
+        descs: list[str],
     ) -> None:
         import torch
 
         self.model = model
-        tokens, grams = model.encode_texts(prompts)
-        self.flat, self.offsets = model.pack(tokens)
-        self.grams = model.pack_arrays(grams)
-        self.desc = model.describe_features(descs) if prompts else None
+        self.flat, self.offsets = model.pack_arrays([copies.tokens[0][i] for i in rows])
+        grams = copies.grams[0]
+        self.grams = model.pack_arrays(None if grams is None else [grams[i] for i in rows])
+        self.desc = model.describe_features(descs) if len(rows) else None
         self.y = torch.from_numpy(labels)
 
     def __call__(self) -> float:
@@ -436,7 +441,6 @@ def _parallel(fit: Any, jobs: list, cfg: dict[str, Any]) -> list:
 def _stage1_fits(
     model: Any,
     copies: NoisyCopies,
-    prompts: list[str],
     y: np.ndarray,
     descs: list[str],
     pool: list[str],
@@ -444,8 +448,8 @@ def _stage1_fits(
     seed: int,
     bar: Any,
 ) -> tuple[int, list, np.ndarray]:
-    """Stage 1 on every row (``prompts``, labels ``y``): K fold models whose summed out-of-fold
-    loss (prompts as written, with ``descs``) early-stops them, and the refit of ``model`` on
+    """Stage 1 on every row of ``copies`` (labels ``y``): K fold models whose summed
+    out-of-fold loss (prompts as written, with ``descs``) early-stops them, and the refit of ``model`` on
     all rows for the epoch count they choose (``schedule``).
 
     Returns (epochs, the fold models at that epoch, the fold of each row).
@@ -459,7 +463,7 @@ def _stage1_fits(
     for f, sub in enumerate(subs):
         inside, outside = np.where(folds == f)[0], np.where(folds != f)[0]
         fit = Stage1Fit(sub, copies, outside, y[outside], pool, cfg, seed + 100 + f)
-        loss = HeldOutLoss(sub, [prompts[i] for i in inside], y[inside], [descs[i] for i in inside])
+        loss = HeldOutLoss(sub, copies, inside, y[inside], [descs[i] for i in inside])
         members.append(
             FoldFit(_counted(fit.epoch, loss, bar), sub.trainable_state, sub.load_trainable)
         )
@@ -536,7 +540,7 @@ def _train_bag(
     oof = [np.zeros((len(rows), len(classes)), np.float64) for _ in variants]
     voof = np.zeros((len(vprompts), len(classes)), np.float64)
 
-    best_epoch, subs, folds = _stage1_fits(model, copies, rows, y, hdesc, pool, cfg, seed, bar)
+    best_epoch, subs, folds = _stage1_fits(model, copies, y, hdesc, pool, cfg, seed, bar)
     bar.update(bar.total - cfg["rerank_epochs"] - bar.n)
 
     def score_out_of_fold(f: int) -> None:
