@@ -79,3 +79,38 @@ def test_batch_gives_the_same_ids_as_one_text_at_a_time() -> None:
     for text, ids in zip(texts, batch, strict=True):
         assert np.array_equal(ids, char_ngrams(text, 4096, (2, 3, 4))), text
     assert char_ngrams_batch([], 4096, (2, 3, 4)) == []
+
+
+def test_word_ngrams_keep_word_order_and_ignore_case_and_punctuation() -> None:
+    from chronoken.toolkens.model import word_ngrams
+
+    a = word_ngrams("Don't RUN it!", 1 << 17, (2,))
+    assert len(a) == 3  # don t | t run | run it
+    assert np.array_equal(a, word_ngrams("don't run it", 1 << 17, (2,)))
+    # The same words in another order are other features: what a bag of words loses.
+    b = word_ngrams("run it now", 1 << 17, (2,))
+    assert not set(b.tolist()) & set(word_ngrams("now it run", 1 << 17, (2,)).tolist())
+    assert len(word_ngrams("one two three four", 1 << 17, (2, 3))) == 3 + 2
+    assert len(word_ngrams("alone", 1 << 17, (2,))) == 0
+    assert len(word_ngrams("", 1 << 17, (2,))) == 0
+
+
+def test_word_ngram_ids_are_fixed() -> None:
+    # The shipped weights are indexed by these ids (crc32 of each word, mixed): a change to
+    # the hash breaks the store, as for the character n-grams.
+    from chronoken.toolkens.model import word_ngrams
+
+    assert word_ngrams("don't run it now", 131072, (2,)).tolist() == [46512, 38363, 100434, 111634]
+
+
+def test_word_ngram_batch_keeps_each_texts_grams_apart() -> None:
+    from chronoken.toolkens.model import word_ngrams_batch
+
+    texts = ["Forecast 12 months", "", "a", "a b", "预测 未来 12 个月", "SSA, not ARIMA, ok?"]
+    batch = word_ngrams_batch(texts, 1 << 20, (2, 3))
+    assert len(batch) == len(texts) and word_ngrams_batch([], 4096, (2,)) == []
+    for text, ids in zip(texts, batch, strict=True):
+        n = len(text.replace(",", " ").replace("?", " ").split())
+        assert len(ids) == max(n - 1, 0) + max(n - 2, 0), text
+        # No gram spans two texts: each text alone gives the same ids.
+        assert np.array_equal(ids, word_ngrams_batch([text], 1 << 20, (2, 3))[0]), text

@@ -303,6 +303,23 @@ def test_store_trained_with_another_glossary_is_refused(
             load_router(store=store, tools=TOOLS)
 
 
+def test_store_from_before_word_ngrams_is_read_without_them(
+    trained: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """A store whose config does not record ``word_ns`` was trained before word n-grams
+    existed: it must be read without them, not with today's default."""
+    meta = json.loads((trained[0] / "metadata.json").read_text())
+    assert meta["config"]["word_ns"] == [2]
+    store = _copy_store(trained[0], tmp_path / "old")
+    del meta["config"]["word_ns"]
+    (store / "metadata.json").write_text(json.dumps(meta))
+    old = load_router(store=store, tools=TOOLS)
+    assert old.scorer.config["word_ns"] == []
+    prompt = ["forecast the next 6 months of demand"]
+    now = load_router(store=trained[0], tools=TOOLS).scorer.scores(prompt, [""])[0]
+    assert not np.allclose(old.scorer.scores(prompt, [""])[0], now)
+
+
 def test_corrupt_or_missing_store_is_a_clear_error(
     trained: tuple[Path, dict], tmp_path: Path
 ) -> None:

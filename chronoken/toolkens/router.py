@@ -225,13 +225,14 @@ def _build(spec: str, store: str | Path | None, mode: str, tools: dict[str, str]
         )
         return Router(scorer, classes, mode, bb.id, meta if ok else {})
 
-    from chronoken.toolkens.model import build_model
+    from chronoken.toolkens.model import STORED_BEFORE, build_model
 
     read_metadata(folder, bb.id)
     tensors, meta = load_store(folder, bb.id)
     check_compatible(meta, bb.id, docs, folder)
     try:
-        model = build_model(bb, texts, dict(meta["config"]))
+        legacy = STORED_BEFORE if bb.kind == "wordllama" else {}
+        model = build_model(bb, texts, {**legacy, **meta["config"]})
         model.load_trainable(tensors)
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         raise RouterError(
