@@ -14,7 +14,6 @@ runners-up were.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from pathlib import Path
@@ -115,25 +114,20 @@ class Router:
         ]
 
     def _decision(self, p1: np.ndarray, p2: np.ndarray | None, latency: float) -> RoutingDecision:
-        # Python floats once per prompt: indexing numpy scalars per candidate cost more than
-        # the model itself in batched routing.
-        s1 = p1.tolist()
-        s2 = [None if math.isnan(v) else v for v in p2.tolist()] if p2 is not None else None
-        if s2 is not None:
-            first = sorted(
-                (c for c, v in enumerate(s2) if v is not None), key=lambda c: (-s2[c], c)
-            )
-            rest = sorted((c for c, v in enumerate(s2) if v is None), key=lambda c: (-s1[c], c))
+        if p2 is not None:
+            done = ~np.isnan(p2)
+            first = sorted(np.where(done)[0], key=lambda c: (-p2[c], c))
+            rest = sorted(np.where(~done)[0], key=lambda c: (-p1[c], c))
             order = [*first, *rest]
         else:
-            order = sorted(range(len(s1)), key=lambda c: (-s1[c], c))
+            order = sorted(range(len(p1)), key=lambda c: (-p1[c], c))
         # model_construct: the values are the router's own floats and names, so pydantic's
         # validation (a third of the batched routing time) has nothing to catch.
         cands = [
             RouteCandidate.model_construct(
                 tool=self.classes[c],
-                toolken_score=s1[c],
-                rerank_score=None if s2 is None else s2[c],
+                toolken_score=float(p1[c]),
+                rerank_score=None if p2 is None or np.isnan(p2[c]) else float(p2[c]),
             )
             for c in order
         ]
