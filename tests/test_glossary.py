@@ -125,6 +125,9 @@ def test_shipped_glossary_covers_28_languages_and_reads_core_requests() -> None:
         assert lang in g.languages
         assert expected <= set(g.concepts(text)), (lang, g.concepts(text))
     assert g.concepts("Find the change points in this series, please") == []
+    # A PCA is not SSA (a REJECT request): its terms stand under their own key.
+    for pca in ("对传感器读数做主成分分析", "Сделай анализ главных компонент", "주성분 분석 해 줘"):
+        assert "pca" in g.concepts(pca) and "singular spectrum" not in g.concepts(pca), pca
 
 
 def test_router_model_reads_requests_with_their_concept_words() -> None:

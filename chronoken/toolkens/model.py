@@ -274,7 +274,8 @@ class BagRouterModel(nn.Module):
         """Texts with the glossary's English concept words appended (as they are when off)."""
         if self.glossary is None:
             return list(texts)
-        return [self.glossary.expand(t) for t in texts]
+        # Most negated spans are empty: skip the matcher for them.
+        return [self.glossary.expand(t) if t else t for t in texts]
 
     def token_lists(self, texts: list[str]) -> list[list[int]]:
         """Backbone token ids of each (glossary-expanded) text."""

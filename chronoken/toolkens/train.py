@@ -452,8 +452,8 @@ def _stage1_fits(
     bar: Any,
 ) -> tuple[int, list, np.ndarray]:
     """Stage 1 on every row of ``copies`` (labels ``y``): K fold models whose summed
-    out-of-fold loss (prompts as written, with ``descs``) early-stops them, and the refit of ``model`` on
-    all rows for the epoch count they choose (``schedule``).
+    out-of-fold loss (prompts as written, with ``descs``) early-stops them, and the refit of
+    ``model`` on all rows for the epoch count they choose (``schedule``).
 
     Returns (epochs, the fold models at that epoch, the fold of each row).
     """
