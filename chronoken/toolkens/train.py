@@ -44,6 +44,10 @@ from chronoken.toolkens.corpus import (
 #: corpus with the word pairs, 25 instead of 30 left accuracy where it was (0.9200) and took
 #: REJECT F1 0.9064 -> 0.9071, for a sixth less training; with corpus round 17, 20 instead of 25
 #: cost 0.9237 -> 0.9226 and REJECT F1 0.9104 -> 0.9092, and keeps training under a minute).
+#: Stage 2 steps through batches of 256 with twice the learning rates of its former batches of
+#: 64: CV 0.9280 -> 0.9280, REJECT F1 0.9172 -> 0.9175, and about 1.3 s less training. On the
+#: 18,660-prompt corpus, 10 noisy copies of each prompt instead of 12: 0.9270 -> 0.9277, REJECT
+#: F1 0.9164 -> 0.9168 (lower in 1 of 4 folds), and about 2 s less encoding.
 BAG_TRAIN: dict[str, Any] = {
     "max_epochs": 20,
     "patience": 5,
@@ -54,15 +58,16 @@ BAG_TRAIN: dict[str, Any] = {
     "p_description": 0.6,
     "folds": 3,
     "rerank_epochs": 60,
-    "rerank_lr": 1e-4,
+    "rerank_batch": 256,
+    "rerank_lr": 2e-4,
     "rerank_weight_decay": 1e-2,
     "aug_variants": 2,
     "lex_lr": 2.8e-2,
     "lex_weight_decay": 1e-2,
-    "alpha_lr": 5e-3,
+    "alpha_lr": 1e-2,
     "doc_examples": True,
     "average_folds": True,
-    "noisy_copies": 12,
+    "noisy_copies": 10,
     "threads": 2,
 }
 HF_TRAIN: dict[str, Any] = {
@@ -167,7 +172,8 @@ class NoisyCopies:
 
     Copy 0 is the prompt itself, the others are ``augment``-ed; an epoch draws one copy per
     prompt, so tokenising, hashing and max-pooling happen once per training run rather than
-    every epoch.
+    every epoch. Stage 2 reads its first copies too (``_copy_logp``, ``_bag_stage2_data``), so
+    no text is encoded twice.
     """
 
     def __init__(
@@ -206,6 +212,7 @@ class NoisyCopies:
             None if grams is None else [grams[k] for k in row] for row in ids
         ]
         self.fixed = fixed[torch.tensor(ids, dtype=torch.long)]  # (copies, prompts, dim * parts)
+        self.texts = texts
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -342,16 +349,43 @@ class HeldOutLoss:
         return float(-logp[torch.arange(len(self.y)), self.y].sum())
 
 
-def _bag_stage2_data(model: Any, prompts: list[str], logp1: np.ndarray) -> tuple[Any, Any, Any]:
+def _copy_logp(
+    model: Any, copies: NoisyCopies, copy: int, rows: np.ndarray, descs: list[str]
+) -> np.ndarray:
+    """Stage-1 log-probabilities (len(rows), C) of copy ``copy`` of the prompts ``rows`` (already
+    encoded), read with the descriptions ``descs``: ``model.scores`` without re-encoding."""
+    import torch
+
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(rows), 512):
+            b = rows[i : i + 512]
+            flat, offsets = model.pack_arrays([copies.tokens[copy][r] for r in b])
+            grams = copies.grams[copy]
+            grams = model.pack_arrays(None if grams is None else [grams[r] for r in b])
+            desc = model.describe_features(descs[i : i + 512])
+            out.append(torch.log_softmax(model.stage1(flat, offsets, desc, grams), -1))
+    if not out:
+        return np.zeros((0, model.n_classes))
+    return np.maximum(torch.cat(out).double().numpy(), np.log(1e-9))
+
+
+def _bag_stage2_data(
+    model: Any, copies: NoisyCopies, copy: int, rows: np.ndarray, logp1: np.ndarray
+) -> tuple[Any, Any, Any]:
+    """Reranker features, request embeddings and candidate masks of copy ``copy`` of the
+    prompts ``rows`` (already encoded), given their stage-1 log-probabilities."""
     import torch
 
     from chronoken.toolkens.rerank import candidate_mask
 
     model.eval()
     with torch.no_grad():
-        ids, mask = model.tensors(prompts)
+        ids, mask = model.pack_arrays([copies.tokens[copy][r] for r in rows])
         lp = torch.from_numpy(logp1.astype(np.float32))
-        feats, q = model.pair_features(ids, mask, lp, model.negated_tensors(prompts))
+        texts = [copies.texts[copy][r] for r in rows]
+        feats, q = model.pair_features(ids, mask, lp, model.negated_tensors(texts))
         cand = candidate_mask(lp.exp(), model.k, model.reject)
     return feats, q, cand
 
@@ -395,8 +429,8 @@ def _fit_bag_stage2(
     for _ in range(cfg["rerank_epochs"]):
         model.train()
         order = torch.randperm(len(y), generator=gen)
-        for i in range(0, len(order), 64):
-            b = order[i : i + 64]
+        for i in range(0, len(order), cfg["rerank_batch"]):
+            b = order[i : i + cfg["rerank_batch"]]
             qb = F.dropout(q[b], cfg["dropout"], training=True)
             s = model.stage2(feats[b], qb).masked_fill(~cand[b], float("-inf"))
             # Unweighted, like the validation loss: stage 2 sees the classes at their corpus
@@ -531,14 +565,14 @@ def _train_bag(
     y = np.concatenate([np.array(labels, dtype=np.int64), vy])
     # The description each row is read with when it is held out (half of them none).
     hdesc = _pick_descriptions(len(rows), pool, 0.5, random.Random(seed + 7))
-    vdesc = hdesc[n_tr:]
     total = cfg["max_epochs"] * (1 + cfg["folds"]) + cfg["rerank_epochs"]
     bar = tqdm(total=total, desc="training toolkens", disable=not progress, leave=False)
 
     torch.manual_seed(seed)
     copies = NoisyCopies(model, rows, cfg["noisy_copies"], random.Random(seed + 11), cfg["threads"])
+    # Stage 2 reads each prompt as written and as the first ``aug_variants - 1`` noisy copies.
+    variants = list(range(min(cfg["aug_variants"], len(copies))))
     arng = random.Random(seed + 3)
-    variants = [rows] + [[augment(p, arng) for p in rows] for _ in range(cfg["aug_variants"] - 1)]
     vdescs = [_pick_descriptions(len(rows), pool, cfg["p_description"], arng) for _ in variants]
     oof = [np.zeros((len(rows), len(classes)), np.float64) for _ in variants]
     voof = np.zeros((len(vprompts), len(classes)), np.float64)
@@ -549,14 +583,10 @@ def _train_bag(
     def score_out_of_fold(f: int) -> None:
         # Each fold writes only its own rows, so the fold threads never touch the same cells.
         out_idx = np.where(folds == f)[0]
-        for v, (texts, descs) in enumerate(zip(variants, vdescs, strict=True)):
-            p1, _ = subs[f].scores(
-                [texts[i] for i in out_idx], [descs[i] for i in out_idx], rerank=False
-            )
-            oof[v][out_idx] = np.log(np.clip(p1, 1e-9, 1.0))
-        vo = out_idx[out_idx >= n_tr] - n_tr
-        p1, _ = subs[f].scores([vprompts[i] for i in vo], [vdesc[i] for i in vo], rerank=False)
-        voof[vo] = np.log(np.clip(p1, 1e-9, 1.0))
+        for v, descs in zip(variants, vdescs, strict=True):
+            oof[v][out_idx] = _copy_logp(subs[f], copies, v, out_idx, [descs[i] for i in out_idx])
+        vo = out_idx[out_idx >= n_tr]
+        voof[vo - n_tr] = _copy_logp(subs[f], copies, 0, vo, [hdesc[i] for i in vo])
 
     _parallel(score_out_of_fold, list(range(len(subs))), cfg)
     truth = [classes[i] for i in y]
@@ -572,14 +602,13 @@ def _train_bag(
 
     # Stage 2 trains on the training rows and early-stops on the validation rows, both
     # scored by fold models that never saw them.
-    variants = [t[:n_tr] for t in variants]
-    oof = [o[:n_tr] for o in oof]
-    parts = [_bag_stage2_data(model, texts, lp) for texts, lp in zip(variants, oof, strict=True)]
+    train_rows = np.arange(n_tr)
+    parts = [_bag_stage2_data(model, copies, v, train_rows, oof[v][:n_tr]) for v in variants]
     feats = torch.cat([p[0] for p in parts])
     q = torch.cat([p[1] for p in parts])
     cand = torch.cat([p[2] for p in parts])
     y2 = np.concatenate([y[:n_tr]] * len(variants))
-    vf, vq, vc = _bag_stage2_data(model, vprompts, voof)
+    vf, vq, vc = _bag_stage2_data(model, copies, 0, np.arange(n_tr, len(rows)), voof)
     _fit_bag_stage2(model, (feats, q, cand, y2), (vf, vq, vc, vy), cfg, seed, bar)
     bar.close()
     return {"stage1_epochs": best_epoch, "train": cfg, "validation": validation}
