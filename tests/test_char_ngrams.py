@@ -63,7 +63,7 @@ def test_cjk_characters_get_distinct_grams() -> None:
 
 
 def test_batch_gives_the_same_ids_as_one_text_at_a_time() -> None:
-    from chronoken.toolkens.model import char_ngrams_batch
+    from chronoken.toolkens.model import gram_ids_batch
 
     texts = [
         "Forecast 12 months",
@@ -73,12 +73,12 @@ def test_batch_gives_the_same_ids_as_one_text_at_a_time() -> None:
         "预测未来12个月的值。",
         " x  y ",
         "SSA, not ARIMA",
-    ]
-    batch = char_ngrams_batch(texts, 4096, (2, 3, 4))
+    ] * 2  # more than 8 texts: the vectorised pass over all texts at once
+    batch = gram_ids_batch(texts, 4096, (2, 3, 4), ())
     assert len(batch) == len(texts)
     for text, ids in zip(texts, batch, strict=True):
         assert np.array_equal(ids, char_ngrams(text, 4096, (2, 3, 4))), text
-    assert char_ngrams_batch([], 4096, (2, 3, 4)) == []
+    assert gram_ids_batch([], 4096, (2, 3, 4), ()) == []
 
 
 def test_word_ngrams_keep_word_order_and_ignore_case_and_punctuation() -> None:

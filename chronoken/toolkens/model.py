@@ -102,7 +102,7 @@ def _ngram_hashes(c: np.ndarray, n: int) -> np.ndarray:
 
 def _buckets(h: np.ndarray, buckets: int) -> np.ndarray:
     """Bucket ids (int64) of uint64 hashes: h mod buckets, as a bit mask when buckets is a
-    power of two (the same ids; a 64-bit division per n-gram was a fifth of the hashing)."""
+    power of two (the same ids without a 64-bit division per n-gram)."""
     if buckets & (buckets - 1) == 0:
         return (h & np.uint64(buckets - 1)).astype(np.int64)
     return (h % np.uint64(buckets)).astype(np.int64)
@@ -204,14 +204,6 @@ def word_ngrams_batch(texts: list[str], buckets: int, ns: tuple[int, ...]) -> li
     if not texts:
         return []
     return _per_text(_word_blocks(texts, buckets, ns), len(texts))
-
-
-def char_ngrams_batch(texts: list[str], buckets: int, ns: tuple[int, ...]) -> list[np.ndarray]:
-    """``[char_ngrams(t, buckets, ns) for t in texts]`` in one vectorised pass (same ids, same
-    order)."""
-    if not texts:
-        return []
-    return _per_text(_char_blocks(texts, buckets, ns), len(texts))
 
 
 def gram_ids_batch(
