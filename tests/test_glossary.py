@@ -165,3 +165,21 @@ def test_eighth_pass_keys_read_requests_and_leave_holidays_alone() -> None:
     # Hungarian "most" (now) is an English word: an English request without a marker word
     # must not read as "now".
     assert "now" not in g.concepts("most calls per hour")
+
+
+def test_ninth_pass_keys_read_requests_and_leave_other_senses_alone() -> None:
+    g = load_glossary()
+    cases = {
+        "Ändere die Farbe der Kurve auf Blau und mach die Schriftgröße größer.": "style",
+        "Какой день в клинике был самым спокойным?": "minimum",
+        "Kuori sarja kerroksiin hitaimmasta nopeimpaan.": "layer",
+        "Was würde der Tank machen, wenn wir ihn halb voll starten?": "half",
+        "Qu'est-ce qui a provoqué le saut du 14 ?": "cause",
+    }
+    for text, key in cases.items():
+        assert key in g.concepts(text), (text, g.concepts(text))
+    # A regular grid is resampling, not chart styling; "white noise or not" asks for a test,
+    # not a business decision; Vietnamese "thay vì" (instead of) holds no "because".
+    assert "style" not in g.concepts("Переведи нерегулярные измерения на равномерную сетку.")
+    assert "decision" not in g.concepts("model के residuals white noise हैं या नहीं, देखो")
+    assert "cause" not in g.concepts("Nếu bắt đầu từ 40 độ thay vì 10 độ thì sao?")

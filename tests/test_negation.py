@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chronoken.toolkens.negation import MAX_SCOPE, split_negated
+from chronoken.toolkens.negation import MAX_SCOPE, POST_SCOPE, split_negated
 
 
 @pytest.mark.parametrize(
@@ -60,3 +60,52 @@ def test_a_long_run_of_cues_is_parsed_in_one_pass() -> None:
     words = negated.split()
     assert kept == "" and set(words) == {"no"}
     assert 33_000 * MAX_SCOPE // (MAX_SCOPE + 1) <= len(words) < 33_000
+
+
+@pytest.mark.parametrize(
+    ("text", "negated"),
+    [
+        # cues before their scope, in more languages
+        ("Udglat kurven, bare én ren linje, ingen usikkerhed.", "usikkerhed"),
+        ("rapihin garisnya aja, tanpa bayangan ketidakpastian.", "bayangan ketidakpastian"),
+        ("Lọc nhiễu đường nhiệt độ, không cần khoảng tin cậy.", "khoảng tin cậy"),
+        ("لا SSA، تهيئة ARIMA", "SSA"),
+        ("Κάνε την καμπύλη πιο ομαλή χωρίς ζώνες αβεβαιότητας", "ζώνες αβεβαιότητας"),
+        ("nu vreau benzi de incertitudine", "benzi de incertitudine"),
+        # scripts without spaces: the cue touches its scope
+        ("把这条线弄顺一点，不用画什么区间。", "画什么区间"),
+        ("ใช้ ARIMA ต่อเส้นออกไป ไม่เอา Gaussian process", "Gaussian"),
+        # cues after their scope
+        ("温度のグラフを滑らかにして、帯はいらない", "帯は"),
+        ("区间就不用了，平滑一下", "区间"),
+        ("불확실성 밴드 없이 부드럽게 해줘", "불확실성 밴드"),
+        ("belirsizlik bandı olmadan yumuşat", "belirsizlik bandı"),
+        ("az előrejelzést most sáv nélkül kérem", "most sáv"),
+        ("मुझे भविष्यवाणी नहीं चाहिए, बस ट्रेंड", "मुझे भविष्यवाणी"),
+        ("پیش\u200cبینی نمی\u200cخوام؛ معادله رو پیدا کن", "پیش\u200cبینی"),
+    ],
+)
+def test_negations_in_other_languages(text: str, negated: str) -> None:
+    assert split_negated(text)[1] == negated
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "कीमत का अनुमान लगाओ",  # "मत" (don't) inside "कीमत" (price)
+        "Kan du nu göra en prognos för nästa vecka",  # Swedish "nu" is "now"
+        "特别是最近的数据，预测一下",  # "别" (don't) inside "特别" (especially)
+        "dự báo chất lượng không khí tuần tới",  # "không khí" is "air"
+        "この系列を予測して",
+    ],
+)
+def test_words_that_contain_a_cue_negate_nothing(text: str) -> None:
+    assert split_negated(text)[1] == ""
+
+
+def test_a_cue_after_its_scope_reaches_back_at_most_post_scope_words() -> None:
+    words = " ".join(f"w{i}" for i in range(10))
+    assert split_negated(words + " olmadan")[1].split() == [
+        f"w{i}" for i in range(10 - POST_SCOPE, 10)
+    ]
+    assert split_negated("bir şey, bant olmadan")[1] == "bant"

@@ -66,6 +66,8 @@ BAG_DEFAULTS: dict[str, Any] = {
     "features": ["cos", "sent", "tok", "toolken", "neg_cos", "neg_tok"],
     "lexical": True,
     "token_weights": True,
+    # 262,144 buckets raised 4-fold CV accuracy 0.9370 -> 0.9385 (REJECT F1 0.9272 -> 0.9289,
+    # better in every fold) but cost 4-6 s of training, over the 60 s target: kept at 131,072.
     "char_ngrams": 131072,
     "char_ns": [2, 3, 4, 5],
     "word_ns": [2],
