@@ -90,34 +90,3 @@ def test_a_failing_fold_raises() -> None:
             cross_validated_epochs(
                 [FoldFit(boom, lambda: 0, lambda s: None)], lambda: None, 1, 2, 5, workers
             )
-
-
-def test_fast_folds_run_ahead_of_a_slow_one_and_keep_the_chosen_epoch() -> None:
-    # No barrier at the end of an epoch: with three folds on two workers, the fast folds go on
-    # while the slow one lags, and the epoch is still judged on all three losses.
-    curves = [[5, 4, 3, 3, 3, 5, 5], [4, 3, 2, 3, 2.5, 3, 3], [3, 3, 3, 3, 3, 3, 3]]
-    folds = [_Fold(c) for c in curves]
-    lead: list[int] = []
-    slow_step = folds[0].step
-
-    def slow() -> float:
-        time.sleep(0.05)
-        lead.append(max(f.epoch for f in folds[1:]) - folds[0].epoch)
-        return slow_step()
-
-    fits = [FoldFit(slow, folds[0].snapshot, folds[0].restore)]
-    fits += [FoldFit(f.step, f.snapshot, f.restore) for f in folds[1:]]
-    best = cross_validated_epochs(fits, None, n_rows=10, patience=2, max_epochs=7, workers=2)
-    single = _run(curves, workers=1)[0]
-    assert best == single == 3
-    assert all(f.restored == 3 for f in folds)
-    assert max(lead) >= 2  # a fast fold was two epochs ahead of the slow one
-
-
-def test_no_refit_when_none_is_given() -> None:
-    for workers in (1, 2):
-        folds = [_Fold(c) for c in CURVES]
-        best = cross_validated_epochs(
-            [FoldFit(f.step, f.snapshot, f.restore) for f in folds], None, 10, 2, 7, workers
-        )
-        assert best == 3 and all(f.restored == 3 for f in folds)
