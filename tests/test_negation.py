@@ -109,3 +109,13 @@ def test_a_cue_after_its_scope_reaches_back_at_most_post_scope_words() -> None:
         f"w{i}" for i in range(10 - POST_SCOPE, 10)
     ]
     assert split_negated("bir şey, bant olmadan")[1] == "bant"
+
+
+def test_a_cue_must_start_with_a_literal_character() -> None:
+    # The lookahead gate is built from each cue's first characters; a class or group there
+    # would silently disable the cue.
+    from chronoken.toolkens.negation import _first_chars
+
+    assert _first_chars("(?:an)?statt") == "as" and _first_chars("就?不用了") == "就不"
+    with pytest.raises(ValueError, match="literal"):
+        _first_chars("[iî]mi")

@@ -409,3 +409,19 @@ def test_reranker_learns_from_doc_features_that_stage_one_lacks() -> None:
         s2 = m.stage2(val_set[0], val_set[1]).argmax(-1).numpy()
     assert (s1 == val_set[3]).mean() < 0.6
     assert (s2 == val_set[3]).mean() > 0.85
+
+
+def test_store_trained_with_other_negation_cues_is_refused(
+    trained: tuple[Path, dict], tmp_path: Path
+) -> None:
+    # The reranker learned from the words the cues rule out: other cues, other inputs.
+    meta = json.loads((trained[0] / "metadata.json").read_text())
+    assert len(meta["config"]["negation_sha256"]) == 64
+    for i, value in enumerate(("0" * 64, None)):
+        store = _copy_store(trained[0], tmp_path / f"n{i}")
+        config = {**meta["config"], "negation_sha256": value}
+        if value is None:
+            del config["negation_sha256"]  # a store from before the cues were recorded
+        (store / "metadata.json").write_text(json.dumps({**meta, "config": config}))
+        with pytest.raises(RouterError, match=r"negation cues .* changed .*chronoken train"):
+            load_router(store=store, tools=TOOLS)

@@ -3,7 +3,7 @@
 WordLlama's token codebook and the router's learned word weights are, in effect, English: a
 Hebrew or Greek request shares no feature with the English requests that teach the router what
 "forecast" or "change point" mean. The glossary (``glossary/<language>.json``, written by hand,
-one file per language) maps each of 191 English concept keys ("forecast", "change point",
+one file per language) maps each of 200 English concept keys ("forecast", "change point",
 "uncertainty", "since when", "poem", ...) to the terms that express it in that language.
 ``expand`` appends the key of every concept whose term occurs in a request, so "haz un
 pronóstico de los próximos meses" is read as "... forecast future month" as well.

@@ -21,6 +21,7 @@ Three kinds of cue, each a list per language:
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 MAX_SCOPE = 8
@@ -180,7 +181,7 @@ _JOINED_CUES = [
     r"โดยไม่",
 ]
 #: Cues after their scope, between word boundaries (Turkish, Hungarian, Finnish, Hindi and
-#: Hinglish, Persian): "tahmin değil", "sávok nélkül", "बैंड नहीं चाहिए", "باند نمی‌خوام".
+#: Hinglish, romanised Japanese, Persian): "tahmin değil", "sávok nélkül", "बैंड नहीं चाहिए", "باند نمی‌خوام".
 _POST_CUES = [
     r"olmadan",
     r"değil",
@@ -248,6 +249,9 @@ def _first_chars(cue: str) -> str:
     optional = re.match(r"\(\?:([^)]*)\)\?", cue)
     if optional:
         return optional.group(1)[0] + _first_chars(cue[optional.end() :])
+    if cue[0] in "[(\\.^$|*+?{":
+        # Any other pattern start would make the gate drop the cue without a word.
+        raise ValueError(f"negation cue {cue!r} must start with a literal character")
     if len(cue) > 1 and cue[1] == "?":
         return cue[0] + _first_chars(cue[2:])
     return cue[0]
@@ -276,6 +280,12 @@ _BOUNDARY = re.compile(
     r"|بس|فقط|ولی|اما|लेकिन|बस|सिर्फ|tapi|cuma|hanya|aja|saja|nhưng|chỉ|mà)(?!\w)",
     re.IGNORECASE,
 )
+
+#: sha256 of the cues, boundaries and scope lengths, recorded in a store (see ``store``).
+_RULES = [*_CUES, *_JOINED_CUES, *_POST_CUES, *_POST_JOINED_CUES, _BOUNDARY.pattern]
+RULES_SHA256 = hashlib.sha256(
+    "\n".join([*_RULES, f"{MAX_SCOPE} {POST_SCOPE}"]).encode("utf-8")
+).hexdigest()
 
 
 def _forward_scope(text: str, start: int, words_cap: int) -> int:

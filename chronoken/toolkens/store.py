@@ -131,6 +131,17 @@ def check_compatible(
                 f"the glossary in {GLOSSARY_DIR} changed since the toolken store {where} was "
                 f"trained (or the store predates it). {_rebuild_hint(backbone_id)}"
             )
+    if backbone_id.startswith("wordllama") and any(
+        f.startswith("neg_") for f in config.get("features", [])
+    ):
+        from chronoken.toolkens.negation import RULES_SHA256
+
+        if config.get("negation_sha256") != RULES_SHA256:
+            raise RouterError(
+                "the negation cues in chronoken/toolkens/negation.py changed since the toolken "
+                f"store {where} was trained (or the store predates them). "
+                f"{_rebuild_hint(backbone_id)}"
+            )
     changed = [n for n in now if stored[n] != now[n]]
     if changed:
         raise RouterError(
