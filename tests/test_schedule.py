@@ -17,12 +17,17 @@ class _Fold:
     def __init__(self, losses: list[float], delay: float = 0.0) -> None:
         self.losses, self.delay = losses, delay
         self.epoch = 0
+        self.scored: list[int] = []
         self.restored: int | None = None
 
     def step(self) -> float:
+        self.train()
+        self.scored.append(self.epoch)
+        return self.losses[self.epoch - 1]
+
+    def train(self) -> None:
         time.sleep(self.delay)
         self.epoch += 1
-        return self.losses[self.epoch - 1]
 
     def snapshot(self) -> int:
         return self.epoch
@@ -32,7 +37,13 @@ class _Fold:
         self.epoch = epoch
 
 
-def _run(curves: list[list[float]], workers: int, patience: int = 2, delay: float = 0.0):
+def _run(
+    curves: list[list[float]],
+    workers: int,
+    patience: int = 2,
+    delay: float = 0.0,
+    min_epochs: int = 1,
+):
     folds = [_Fold(c, delay) for c in curves]
     lock = threading.Lock()
     refit_log: list[tuple[int, list[int]]] = []  # (refit epoch, fold epochs when it ran)
@@ -43,12 +54,13 @@ def _run(curves: list[list[float]], workers: int, patience: int = 2, delay: floa
         time.sleep(delay)
 
     best = cross_validated_epochs(
-        [FoldFit(f.step, f.snapshot, f.restore) for f in folds],
+        [FoldFit(f.step, f.snapshot, f.restore, f.train) for f in folds],
         refit_step,
         n_rows=10,
         patience=patience,
         max_epochs=len(curves[0]),
         workers=workers,
+        min_epochs=min_epochs,
     )
     return best, folds, refit_log
 
@@ -73,6 +85,23 @@ def test_refit_never_runs_past_the_best_epoch_so_far() -> None:
     for k, fold_epochs in refit_log:
         # Refit epoch k ran only once some fold epoch >= k had been scored as the best.
         assert max(fold_epochs) >= k
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_epochs_before_min_epochs_are_trained_but_not_scored(workers: int) -> None:
+    # Scored from epoch 2 on: the same choice as scoring every epoch (best 3, stop after 5).
+    best, folds, refit_log = _run(CURVES, workers, delay=0.01, min_epochs=2)
+    assert best == 3 and all(f.restored == 3 for f in folds) and len(refit_log) == 3
+    assert all(f.scored == [2, 3, 4, 5] for f in folds)
+    # A loss that only rises would stop at epoch 1; unscored epochs count as the best so far,
+    # so the count is min_epochs, and the refit follows the fold models there.
+    rising = [[1.0 + e for e in range(9)], [2.0 + e for e in range(9)]]
+    best, folds, refit_log = _run(rising, workers, delay=0.01, min_epochs=4)
+    assert best == 4 and all(f.restored == 4 for f in folds) and len(refit_log) == 4
+    assert all(f.scored == [4, 5, 6] for f in folds)  # patience 2 after epoch 4
+    # min_epochs past max_epochs: the last epoch is the one scored.
+    best, folds, _ = _run([[3.0, 2.0, 1.0]], workers, min_epochs=10)
+    assert best == 3 and folds[0].scored == [3]
 
 
 def test_min_delta_and_first_epoch() -> None:
