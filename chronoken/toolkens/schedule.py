@@ -6,7 +6,7 @@ the epoch count (early stopping on K validation splits at once). The fold models
 anyway (their out-of-fold scores train the reranker), so choosing the epoch count costs no fit
 of its own. A refit on all rows then trains for that count.
 
-The first ``min_epochs - 1`` epochs are not scored (scoring a fold costs about a sixth of its
+The first ``min_epochs - 1`` epochs are not scored (scoring a fold costs about a fifth of its
 epoch, and the loss still falls steeply there): the chosen count is at least ``min_epochs``.
 
 The refit need not wait for the choice: the chosen count is never below the best epoch so far,
