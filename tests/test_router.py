@@ -320,6 +320,39 @@ def test_store_from_before_word_ngrams_is_read_without_them(
     assert not np.allclose(old.scorer.scores(prompt, [""])[0], now)
 
 
+def test_store_is_read_with_the_ngram_settings_it_was_trained_with(
+    trained: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """The n-gram defaults change when cross-validation says so (2- to 5-grams in 131,072
+    buckets before, 3- and 5-grams in 262,144 now): a store keeps the table size and n-gram
+    lengths it records, so an older store routes as it was trained."""
+    from chronoken.toolkens.corpus import REJECT_DOC, tool_docs
+    from chronoken.toolkens.model import BAG_DEFAULTS, build_model
+    from chronoken.toolkens.store import load_store, save_store
+
+    tensors, meta = load_store(trained[0])
+    old = {"char_ngrams": 4096, "char_ns": [2, 3, 4]}
+    assert all(BAG_DEFAULTS[k] != v for k, v in old.items())
+    bb = load_backbone()
+    docs = [*tool_docs(TOOLS).values(), REJECT_DOC]
+    model = build_model(bb, docs, {**meta["config"], **old})
+    state = {k: v for k, v in tensors.items() if k != "chars.weight"}
+    state["chars.weight"] = torch.randn(
+        4096, len(TOOLS) + 1, generator=torch.Generator().manual_seed(0)
+    )
+    model.load_trainable(state)
+    store = save_store(
+        tmp_path / "old_ngrams", model.trainable_state(), {**meta, "config": model.config}
+    )
+    loaded = load_router(store=store, tools=TOOLS).scorer
+    assert loaded.chars.num_embeddings == 4096 and loaded.config["char_ns"] == [2, 3, 4]
+    prompts = ["prognoza sprzedaży na 6 miesięcy", "find the change points in traffic"]
+    for ours, theirs in zip(
+        model.scores(prompts, ["", ""]), loaded.scores(prompts, ["", ""]), strict=True
+    ):
+        np.testing.assert_allclose(ours, theirs, atol=1e-6)
+
+
 def test_corrupt_or_missing_store_is_a_clear_error(
     trained: tuple[Path, dict], tmp_path: Path
 ) -> None:

@@ -5,20 +5,24 @@ stage-2 probabilities of the same shape (NaN where a class was not reranked). Cl
 tools in registry order, then REJECT (last).
 
 On WordLlama, stage 1 adds two learned lexical priors to the toolken logits: a per-class weight
-for each tokenizer token and one for each hashed character n-gram (2-5 characters, fastText
+for each tokenizer token and one for each hashed character n-gram (3 and 5 characters, fastText
 style). The n-grams carry what the LLaMA token codebook lacks: misspellings and inflections
 share most of their n-grams with the right word, and scripts the tokenizer splits into shared
 byte tokens (much CJK, Thai, Hebrew...) keep one feature per character sequence. The layer was
 adopted by 4-fold cross-validation on train + validation (2-4-grams: accuracy 0.894 -> 0.904 on
 the 1,895-prompt corpus; adding unigrams: 0.866 -> 0.868 on the 3,105-prompt corpus; adding
-5-grams: 0.871 -> 0.876 on the 5,605-prompt corpus; the last two better in every fold). Once
-the glossary below was in, unigrams no longer paid their way: dropping them gave 0.8995 ->
-0.9002 (REJECT F1 0.8801 -> 0.8807) on the 13,398-prompt corpus, and stage 1 trains about 15%
-faster. Hashed pairs of consecutive words share the n-gram table (``word_ns``): word order is
-what a bag loses, and pairs such as "don't run", "next year" or "these numbers" tell a request
-about the series from a question about the world (0.9105 -> 0.9114, REJECT F1 0.8924 ->
-0.8947, accuracy better in every fold, on the 15,369-prompt corpus; adding word triples:
-0.9091).
+5-grams: 0.871 -> 0.876 on the 5,605-prompt corpus; the last two better in every fold). Once the
+glossary below was in, unigrams no longer paid their way: dropping them gave 0.8995 -> 0.9002
+(REJECT F1 0.8801 -> 0.8807) on the 13,398-prompt corpus, and stage 1 trains about 15% faster.
+The 2-grams followed on the 24,330-prompt corpus (0.9284 -> 0.9293, REJECT F1 0.9142 -> 0.9148),
+and the time they took pays for twice the buckets, 262,144 (0.9310, REJECT F1 0.9165, better in
+every fold than with the 2-grams and 131,072 buckets). With corpus round 36, the 4-grams went
+too (0.9328 -> 0.9338, REJECT F1 0.9187 -> 0.9213 and better in every fold, accuracy lower in 2
+of 4), which leaves a third fewer character ids to hash and train. Hashed pairs of consecutive
+words share the n-gram table (``word_ns``): word order is what a bag loses, and pairs such as
+"don't run", "next year" or "these numbers" tell a request about the series from a question
+about the world (0.9105 -> 0.9114, REJECT F1 0.8924 -> 0.8947, accuracy better in every fold, on
+the 15,369-prompt corpus; adding word triples: 0.9091).
 
 Every text is read with the glossary's English concept words appended (``glossary``: "haz un
 pronóstico" also reads "forecast"), so what English requests teach reaches the other 28
@@ -68,10 +72,9 @@ BAG_DEFAULTS: dict[str, Any] = {
     "features": ["cos", "sent", "tok", "toolken", "neg_cos", "neg_tok"],
     "lexical": True,
     "token_weights": True,
-    # 262,144 buckets raised 4-fold CV accuracy 0.9370 -> 0.9385 (REJECT F1 0.9272 -> 0.9289,
-    # better in every fold) but cost 4-6 s of training, over the 60 s target: kept at 131,072.
-    "char_ngrams": 131072,
-    "char_ns": [2, 3, 4, 5],
+    # 131,072 buckets with the 2-grams until the 24,330-prompt corpus (module docstring).
+    "char_ngrams": 262144,
+    "char_ns": [3, 5],
     "word_ns": [2],
     "glossary": True,
 }
