@@ -72,7 +72,7 @@ BAG_DEFAULTS: dict[str, Any] = {
     "features": ["cos", "sent", "tok", "toolken", "neg_cos", "neg_tok"],
     "lexical": True,
     "token_weights": True,
-    # 131,072 buckets with the 2-grams until the 24,330-prompt corpus (module docstring).
+    # 2- to 5-grams in 131,072 buckets until the 24,330-prompt corpus (module docstring).
     "char_ngrams": 262144,
     "char_ns": [3, 5],
     "word_ns": [2],
