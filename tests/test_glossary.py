@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from chronoken.errors import RouterError
-from chronoken.toolkens.glossary import Glossary, load_glossary, normalise
+from chronoken.toolkens.glossary import Glossary, fold, load_glossary, normalise
 
 
 def _write(folder: Path, name: str, data: object) -> None:
@@ -96,6 +96,52 @@ def test_only_the_best_covered_language_counts(tmp_path: Path) -> None:
     assert g.concepts("olvass fel egy mesekönyvet") == ["poem"]
     # Code-mixed, ten characters each: a tie keeps both languages' concepts.
     assert g.concepts("pronóstico költeménye") == ["forecast", "poem"]
+
+
+def test_fold_drops_the_marks_people_skip_when_typing() -> None:
+    assert fold("dự báo") == "du bao"
+    assert fold("předpověď") == "predpoved"
+    assert fold("Łódź güç ıslak straße") == "Lodz guc islak strasse"
+    assert fold("πρόβλεψη") == "προβλεψη"
+    assert fold("ёлка") == "елка"
+    assert fold("йогурт ёлка", marks=False) == "йогурт елка"
+
+
+def test_folded_terms_match_requests_typed_without_marks(tmp_path: Path) -> None:
+    _write(tmp_path, "cs.json", {"forecast": ["předpověď"], "month": [" měsíc"]})
+    _write(tmp_path, "ja.json", {"forecast": ["予測"], "change point": ["がくっと"]})
+    _write(tmp_path, "ru.json", {"month": [" май "], "holiday": [" ёлк"]})
+    plain, folded = Glossary(tmp_path), Glossary(tmp_path, fold=True)
+    request = "predpoved na pristi mesic"
+    assert plain.concepts(request) == []
+    assert folded.concepts(request) == ["forecast", "month"]
+    assert folded.concepts("předpověď na příští měsíc") == ["forecast", "month"]
+    # Kana marks are part of the letter: "かくっと" is not "がくっと".
+    assert folded.concepts("かくっと") == []
+    # Russian loses the dots of "ё" but keeps "й" ("маи" is not May).
+    assert folded.concepts("купить елку") == ["holiday"]
+    assert folded.concepts("в маи") == []
+    assert len(folded) == len(plain) + 3
+
+
+def test_a_folded_form_two_keys_share_is_left_out(tmp_path: Path) -> None:
+    # Vietnamese "tháng" (month) and "thắng" (to win) are both "thang" without marks; "mưa"
+    # (rain) without its mark is "mua", a term of its own (to buy).
+    _write(
+        tmp_path,
+        "vi.json",
+        {
+            "month": ["tháng sau", " tháng"],
+            "win": [" thắng"],
+            "weather": ["trời mưa"],
+            "shop": ["đi mua"],
+        },
+    )
+    g = Glossary(tmp_path, fold=True)
+    assert g.concepts("thang sau") == ["month"]  # two syllables: unambiguous
+    assert g.concepts("hom nay thang") == []
+    assert g.concepts("troi mua") == ["weather"]
+    assert g.concepts("di mua do") == ["shop"]
 
 
 SHIPPED_CASES = {

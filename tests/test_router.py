@@ -21,6 +21,7 @@ from chronoken.errors import RouterError
 from chronoken.toolkens import router as router_mod
 from chronoken.toolkens import train as train_mod
 from chronoken.toolkens.backbone import load_backbone
+from chronoken.toolkens.glossary import load_glossary
 from chronoken.toolkens.router import RoutingDecision, load_router
 from chronoken.toolkens.train import train
 
@@ -351,6 +352,25 @@ def test_store_is_read_with_the_ngram_settings_it_was_trained_with(
         model.scores(prompts, ["", ""]), loaded.scores(prompts, ["", ""]), strict=True
     ):
         np.testing.assert_allclose(ours, theirs, atol=1e-6)
+
+
+def test_a_store_from_before_folding_is_read_without_it(
+    trained: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """Terms matched without their marks came after stores were first written: a store that
+    does not record ``glossary_fold`` was trained without it and is read without it."""
+    from chronoken.toolkens.store import load_store, save_store
+
+    tensors, meta = load_store(trained[0])
+    assert meta["config"]["glossary_fold"] is True
+    assert load_router(store=trained[0], tools=TOOLS).scorer.glossary.fold is True
+    config = {k: v for k, v in meta["config"].items() if k != "glossary_fold"}
+    store = save_store(tmp_path / "before_fold", tensors, {**meta, "config": config})
+    loaded = load_router(store=store, tools=TOOLS).scorer
+    assert loaded.glossary.fold is False
+    request = "vyhled prodeju na pristi mesic"  # Czech "výhled", outlook, without its marks
+    assert "forecast" in load_glossary(fold=True).concepts(request)
+    assert "forecast" not in loaded.glossary.concepts(request)
 
 
 def test_corrupt_or_missing_store_is_a_clear_error(

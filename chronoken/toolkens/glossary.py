@@ -95,10 +95,13 @@ class Glossary:
         another glossary is refused.
     """
 
-    def __init__(self, folder: str | Path = GLOSSARY_DIR, english_gate: bool = True) -> None:
+    def __init__(
+        self, folder: str | Path = GLOSSARY_DIR, english_gate: bool = True, fold: bool = False
+    ) -> None:
         import ahocorasick
 
         self.english_gate = english_gate
+        self.fold = fold
 
         files = sorted(Path(folder).glob("*.json"))
         if not files:
@@ -122,6 +125,8 @@ class Glossary:
             except (UnicodeDecodeError, ValueError) as exc:
                 raise RouterError(f"the glossary file {path} is corrupt ({exc})") from None
         entries.pop("", None)
+        if fold:
+            _add_folded(entries, self.languages)
         self.digest = sha.hexdigest()
         self.keys = sorted({k for pairs in entries.values() for _, k in pairs})
         index = {k: i for i, k in enumerate(self.keys)}
@@ -178,7 +183,87 @@ def _pattern(term: str) -> str:
     return f"{lead}{core}{trail}"
 
 
-@lru_cache(maxsize=2)
-def load_glossary(folder: str | Path = GLOSSARY_DIR) -> Glossary:
-    """The glossary in ``folder`` (the shipped one by default), built once per process."""
-    return Glossary(folder)
+#: Languages whose marks stay when people type in a hurry: Devanagari, Thai and kana marks are
+#: part of the letter ("が" is not "か"), and zh and ko have none to drop. Russian and Ukrainian
+#: keep theirs too ("й" is not "и"), but lose the dots of "ё".
+UNFOLDED_LANGUAGES = frozenset(["hi", "ja", "ko", "th", "zh"])
+LETTERS_ONLY = frozenset(["ru", "uk"])
+
+#: Letters that keep their mark under NFD decomposition, and the Cyrillic letters whose
+#: dots are left out in informal Russian and Ukrainian.
+_FOLD_LETTERS = str.maketrans(
+    {"đ": "d", "ł": "l", "ø": "o", "ı": "i", "ß": "ss", "æ": "ae", "ё": "е"}
+    | {"Đ": "D", "Ł": "L", "Ø": "O", "Æ": "AE", "Ё": "Е"}
+)
+
+
+#: Shortest folded term kept, in letters: a short stem without its marks is inside too many
+#: other words.
+FOLD_MIN_LETTERS = 3
+
+
+def fold(text: str, marks: bool = True) -> str:
+    """``text`` without its combining marks ("dự báo" -> "du bao", "předpověď" ->
+    "predpoved") and with the letters of ``_FOLD_LETTERS`` plain ("ł" -> "l", "ё" -> "е"), as
+    people type when they skip accents; only the letters when not ``marks``."""
+    text = text.translate(_FOLD_LETTERS)
+    if not marks:
+        return text
+    decomposed = unicodedata.normalize("NFD", text)
+    kept = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return unicodedata.normalize("NFC", kept)
+
+
+def _add_folded(entries: dict[str, set[tuple[int, str]]], languages: list[str]) -> None:
+    """Add each term's form without marks (``fold``) under the same key, for every language
+    but ``UNFOLDED_LANGUAGES`` (only the letters in ``LETTERS_ONLY``).
+
+    A folded form is left out where, anchors aside, it is a term of another key of that
+    language or two keys of it fold to it: it would read one concept as another (Vietnamese
+    "tháng", month, and "thắng", to win, are both "thang").
+    """
+    skip = {i for i, code in enumerate(languages) if code in UNFOLDED_LANGUAGES}
+    letters_only = {i for i, code in enumerate(languages) if code in LETTERS_ONLY}
+    vi = languages.index("vi") if "vi" in languages else -1
+    folded: dict[str, set[tuple[int, str]]] = {}
+    for pattern, pairs in entries.items():
+        if pattern.isascii():  # nothing to fold (most Latin-script terms)
+            continue
+        for lang, key in pairs:
+            if lang in skip:
+                continue
+            form = fold(pattern, marks=lang not in letters_only)
+            core = form.strip()
+            # A Vietnamese syllable without its tone mark stands for many words.
+            if form != pattern and len(core) >= FOLD_MIN_LETTERS and (lang != vi or " " in core):
+                folded.setdefault(form, set()).add((lang, key))
+    # The keys each (core, language) of a folded form stands for, in folded forms and terms.
+    keys_of: dict[tuple[str, int], set[str]] = {}
+    for form, pairs in folded.items():
+        for lang, key in pairs:
+            keys_of.setdefault((form.strip(), lang), set()).add(key)
+    for core in {core for core, _ in keys_of}:
+        for pattern in (core, f" {core}", f"{core} ", f" {core} "):
+            for lang, key in entries.get(pattern, ()):
+                if (core, lang) in keys_of:
+                    keys_of[(core, lang)].add(key)
+    for form, pairs in folded.items():
+        for lang, key in pairs:
+            if keys_of[(form.strip(), lang)] == {key}:
+                entries.setdefault(form, set()).add((lang, key))
+
+
+def glossary_digest(folder: str | Path = GLOSSARY_DIR) -> str:
+    """``Glossary(folder).digest`` without building the matcher: sha256 of the files' names and
+    bytes, for checking a store against the installed glossary."""
+    sha = hashlib.sha256()
+    for path in sorted(Path(folder).glob("*.json")):
+        sha.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return sha.hexdigest()
+
+
+@lru_cache(maxsize=4)
+def load_glossary(folder: str | Path = GLOSSARY_DIR, fold: bool = False) -> Glossary:
+    """The glossary in ``folder`` (the shipped one by default), built once per process; with
+    ``fold``, each term is also matched without its marks (``fold``)."""
+    return Glossary(folder, fold=fold)

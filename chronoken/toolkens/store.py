@@ -124,9 +124,9 @@ def check_compatible(
         )
     config = meta["config"]
     if backbone_id.startswith("wordllama") and config.get("glossary", True):
-        from chronoken.toolkens.glossary import GLOSSARY_DIR, load_glossary
+        from chronoken.toolkens.glossary import GLOSSARY_DIR, glossary_digest
 
-        if config.get("glossary_sha256") != load_glossary().digest:
+        if config.get("glossary_sha256") != glossary_digest():
             raise RouterError(
                 f"the glossary in {GLOSSARY_DIR} changed since the toolken store {where} was "
                 f"trained (or the store predates it). {_rebuild_hint(backbone_id)}"
