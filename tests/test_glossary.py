@@ -125,23 +125,31 @@ def test_folded_terms_match_requests_typed_without_marks(tmp_path: Path) -> None
 
 
 def test_a_folded_form_two_keys_share_is_left_out(tmp_path: Path) -> None:
-    # Vietnamese "tháng" (month) and "thắng" (to win) are both "thang" without marks; "mưa"
-    # (rain) without its mark is "mua", a term of its own (to buy).
+    # Vietnamese "bán hàng" (selling) and "bạn hàng" (a trading partner) are both "ban hang"
+    # without marks; a single syllable is never folded ("tháng", month, and "thắng", to win,
+    # would both be "thang").
     _write(
         tmp_path,
         "vi.json",
         {
+            "shop": ["bán hàng"],
+            "customer": ["bạn hàng"],
             "month": ["tháng sau", " tháng"],
             "win": [" thắng"],
-            "weather": ["trời mưa"],
-            "shop": ["đi mua"],
+            "year": [" năm "],
         },
     )
+    # A folded form that is another key's term, marks aside, is left out too.
+    _write(tmp_path, "cs.json", {"forecast": ["předpověď"], "poem": ["predpoved"]})
     g = Glossary(tmp_path, fold=True)
-    assert g.concepts("thang sau") == ["month"]  # two syllables: unambiguous
+    assert g.concepts("bán hàng online") == ["shop"]
+    assert g.concepts("ban hang online") == []
+    assert g.concepts("thang sau") == ["month"]
     assert g.concepts("hom nay thang") == []
-    assert g.concepts("troi mua") == ["weather"]
-    assert g.concepts("di mua do") == ["shop"]
+    assert g.concepts("năm nay") == ["year"]
+    assert g.concepts("nam nay") == []  # "nam" is also south, male, five...
+    assert g.concepts("predpoved") == ["poem"]
+    assert g.concepts("předpověď") == ["forecast"]
 
 
 SHIPPED_CASES = {

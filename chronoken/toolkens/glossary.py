@@ -93,6 +93,9 @@ class Glossary:
     digest : str
         sha256 of the files' names and bytes: a store records it, so a store trained with
         another glossary is refused.
+    fold : bool
+        Whether each term also matches without its marks (``fold``); a store records it as
+        ``glossary_fold``.
     """
 
     def __init__(
@@ -189,16 +192,16 @@ def _pattern(term: str) -> str:
 UNFOLDED_LANGUAGES = frozenset(["hi", "ja", "ko", "th", "zh"])
 LETTERS_ONLY = frozenset(["ru", "uk"])
 
-#: Letters that keep their mark under NFD decomposition, and the Cyrillic letters whose
-#: dots are left out in informal Russian and Ukrainian.
+#: Letters whose mark NFD does not split off ("đ", "ł", "ø", "ı"; "ß" and "æ" as typed without
+#: them), and "ё", the one Cyrillic letter folded in Russian and Ukrainian.
 _FOLD_LETTERS = str.maketrans(
     {"đ": "d", "ł": "l", "ø": "o", "ı": "i", "ß": "ss", "æ": "ae", "ё": "е"}
     | {"Đ": "D", "Ł": "L", "Ø": "O", "Æ": "AE", "Ё": "Е"}
 )
 
 
-#: Shortest folded term kept, in letters: a short stem without its marks is inside too many
-#: other words.
+#: Shortest folded term kept, in characters: a short stem without its marks is inside too
+#: many other words.
 FOLD_MIN_LETTERS = 3
 
 
