@@ -223,7 +223,8 @@ def _add_folded(entries: dict[str, set[tuple[int, str]]], languages: list[str]) 
 
     A folded form is left out where, anchors aside, it is a term of another key of that
     language or two keys of it fold to it: it would read one concept as another (Vietnamese
-    "tháng", month, and "thắng", to win, are both "thang").
+    "bán hàng", selling, and "bạn hàng", a trading partner, are both "ban hang"). So is a
+    Vietnamese syllable on its own ("tháng", month, and "thắng", to win, are both "thang").
     """
     skip = {i for i, code in enumerate(languages) if code in UNFOLDED_LANGUAGES}
     letters_only = {i for i, code in enumerate(languages) if code in LETTERS_ONLY}
