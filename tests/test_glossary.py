@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from chronoken.errors import RouterError
-from chronoken.toolkens.glossary import Glossary, fold, load_glossary, normalise
+from chronoken.toolkens.glossary import (
+    Glossary,
+    fold,
+    glossary_digest,
+    load_glossary,
+    normalise,
+)
 
 
 def _write(folder: Path, name: str, data: object) -> None:
@@ -61,6 +67,8 @@ def test_expand_appends_each_key_once_in_sorted_order(tiny: Glossary) -> None:
 def test_digest_follows_the_files(tmp_path: Path, tiny: Glossary) -> None:
     before = Glossary(tmp_path).digest
     assert before == tiny.digest
+    # The store check hashes the files without building the matcher; folding is not in it.
+    assert glossary_digest(tmp_path) == before == Glossary(tmp_path, fold=True).digest
     _write(tmp_path, "es.json", {"forecast": ["pronóstico"]})
     assert Glossary(tmp_path).digest != before
 

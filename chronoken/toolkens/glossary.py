@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
@@ -109,13 +110,11 @@ class Glossary:
         files = sorted(Path(folder).glob("*.json"))
         if not files:
             raise RouterError(f"no glossary files (*.json) in {folder}")
-        sha = hashlib.sha256()
+        raws = [path.read_bytes() for path in files]
         # pattern -> {(language, key)}
         entries: dict[str, set[tuple[int, str]]] = {}
         self.languages = [path.stem for path in files]
-        for lang, path in enumerate(files):
-            raw = path.read_bytes()
-            sha.update(path.name.encode() + b"\0" + raw + b"\0")
+        for lang, (path, raw) in enumerate(zip(files, raws, strict=True)):
             try:
                 data = json.loads(raw.decode("utf-8"))
                 if not isinstance(data, dict):
@@ -130,7 +129,7 @@ class Glossary:
         entries.pop("", None)
         if fold:
             _add_folded(entries, self.languages)
-        self.digest = sha.hexdigest()
+        self.digest = _digest(zip((path.name for path in files), raws, strict=True))
         self.keys = sorted({k for pairs in entries.values() for _, k in pairs})
         index = {k: i for i, k in enumerate(self.keys)}
         self._automaton = ahocorasick.Automaton()
@@ -260,9 +259,14 @@ def _add_folded(entries: dict[str, set[tuple[int, str]]], languages: list[str]) 
 def glossary_digest(folder: str | Path = GLOSSARY_DIR) -> str:
     """``Glossary(folder).digest`` without building the matcher: sha256 of the files' names and
     bytes, for checking a store against the installed glossary."""
+    return _digest((path.name, path.read_bytes()) for path in sorted(Path(folder).glob("*.json")))
+
+
+def _digest(files: Iterable[tuple[str, bytes]]) -> str:
+    """sha256 of (file name, file bytes) pairs, in the order given."""
     sha = hashlib.sha256()
-    for path in sorted(Path(folder).glob("*.json")):
-        sha.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name, raw in files:
+        sha.update(name.encode() + b"\0" + raw + b"\0")
     return sha.hexdigest()
 
 
